@@ -1,0 +1,324 @@
+# GenHyper stage 3: HypLatent, a conditional GAN in the autoencoder's latent space (paper IV-A,
+# eqs. 2-4, Algorithm 1), and its zero-shot evaluation on held-out tasks (paper VII-A, Table I).
+# The generator maps (noise, MDP parameters) to a latent policy; the decoder of stage 2, trained on
+# with the generator through the parameter-space reconstruction of eq. (2), turns it into an actor.
+# Reads: the autoencoder of ae_train.py, the collection folder (paired experts, baselines).  Writes: one .pt
+# from which a policy for any task parameter can be generated, and the zero-shot table as JSON.
+#   python hyplatent_train.py --ae artifacts/ae.pt --out artifacts/hyplatent.pt
+#   python hyplatent_train.py --out artifacts/hyplatent.pt --eval-only      # table of a saved checkpoint
+import json
+import math
+import os
+import time
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+import tyro
+from torch.utils.tensorboard import SummaryWriter
+
+from ae_train import ParamAutoencoder
+from common import (Actor, evaluate, flatten_params, get_suite, get_task, load_artifact, load_collection, load_flat_params,
+                    resume_training_state, save_atomic, save_training_state)
+
+KIND = "hyplatent"
+
+
+@dataclass
+class Args:
+    ae: str = "artifacts/ae.pt"
+    """autoencoder from ae_train.py (its latents are the real samples)"""
+    out: str = "artifacts/hyplatent.pt"
+    """where the HypLatent checkpoint is written (and, with --eval-only, read)"""
+    data: str = ""
+    """collection folder for the baselines (empty: the --data the autoencoder was trained on)"""
+    train_task_ids: tuple[int, ...] = ()
+    """subset of the autoencoder's training tasks to train on (empty: all); the paper's ablations"""
+    condition: Literal["raw", "cossin"] = "raw"
+    """condition encoding: raw MDP parameters (paper), or (cos, sin) of an Ant-Dir direction"""
+    noise_dim: int = 4
+    """noise dimension (paper: 4 for MuJoCo, 128 for MetaWorld)"""
+    iterations: int = 2000
+    """training iterations, each one discriminator step and --g-steps generator steps"""
+    g_steps: int = 2
+    """generator steps per discriminator step"""
+    batch_size: int = 128
+    """latents per step"""
+    lr: float = 2e-4
+    """Adam learning rate of all networks"""
+    real_label: float = 0.9
+    """one-sided label smoothing: the discriminator's target for real latents"""
+    lambda_recon: float = 1e3
+    """weight of the reconstruction term of eq. (2)"""
+    recon: Literal["param", "latent"] = "param"
+    """reconstruct the paired expert's parameters through the decoder (paper, eq. 2) or its latent (AMT-Hyp)"""
+    train_decoder: bool = True
+    """train the decoder together with the generator (paper); off: keep the autoencoder's"""
+    lambda_reg: float = 1.0
+    """weight of the auxiliary condition reconstruction of eq. (4)"""
+    seed: int = 0
+    """seed of initialization, batches and noise"""
+    eval_only: bool = False
+    """skip training: evaluate the checkpoint at --out"""
+    test_task_ids: tuple[int, ...] = ()
+    """held-out tasks to evaluate (empty: the suite's test tasks)"""
+    eval_samples: int = 5
+    """generated policies (noise samples) per test task"""
+    eval_episodes: int = 5
+    """deterministic episodes per policy, reset seeds eval_seed + e (paper: 5 seeds)"""
+    log_every: int = 250
+    """iterations between progress lines"""
+    state_every: int = 250
+    """iterations between saves of the resume state (<out>.state.pt)"""
+    runs_dir: str = "runs"
+    """tensorboard log root"""
+
+
+def block(i: int, o: int, dropout: float) -> nn.Sequential:
+    return nn.Sequential(nn.Linear(i, o), nn.BatchNorm1d(o), nn.GELU(), nn.Dropout(dropout))
+
+
+class Generator(nn.Module):
+    """MLP U-Net (AMT-Hyp's recipe): concat(noise, condition) -> 2048 -> 1024 -> 512 -> 256, back up
+    256 -> 512 -> 1024 -> 2048 with each level adding its encoder activation (skip), then a linear
+    head to the flat latent (2 * latent_dim)."""
+
+    def __init__(self, in_dim: int, out_dim: int, widths: tuple = (2048, 1024, 512, 256), dropout: float = 0.1):
+        super().__init__()
+        dims = [in_dim, *widths]
+        self.down = nn.ModuleList(block(a, b, dropout) for a, b in zip(dims[:-1], dims[1:]))
+        self.up = nn.ModuleList(block(a, b, dropout) for a, b in zip(widths[::-1][:-1], widths[::-1][1:]))
+        self.head = nn.Linear(widths[0], out_dim)
+
+    def forward(self, x):
+        skips = []
+        for layer in self.down:
+            x = layer(x)
+            skips.append(x)
+        for layer, skip in zip(self.up, skips[-2::-1]):  # 512 <- 256 (+512), 1024 (+1024), 2048 (+2048)
+            x = layer(x) + skip
+        return self.head(x)
+
+
+class Discriminator(nn.Module):
+    """3-layer MLP (in -> 1024 -> 1024 -> 512) with a real/fake logit head and the auxiliary
+    head Q (2 layers) that reconstructs the condition from the discriminator's features (eq. 4)."""
+
+    def __init__(self, in_dim: int, cond_dim: int):
+        super().__init__()
+        self.features = nn.Sequential(nn.Linear(in_dim, 1024), nn.LeakyReLU(0.2), nn.Linear(1024, 1024), nn.LeakyReLU(0.2),
+                                      nn.Linear(1024, 512), nn.LeakyReLU(0.2))
+        self.head = nn.Linear(512, 1)  # logit; sigmoid lives in the BCE loss
+        self.aux_head = nn.Sequential(nn.Linear(512, 256), nn.LeakyReLU(0.2), nn.Linear(256, cond_dim))
+
+    def forward(self, z):
+        h = self.features(z)
+        return self.head(h).squeeze(-1), self.aux_head(h)
+
+
+def encode_condition(task_params: torch.Tensor, mode: str) -> torch.Tensor:
+    """(B, 1) MDP parameters -> the generator's condition: raw, or (cos, sin) of a direction."""
+    if mode == "cossin":
+        return torch.cat([torch.cos(task_params), torch.sin(task_params)], dim=-1)
+    return task_params
+
+
+def task_distance(suite: str, a: float, b: float) -> float:
+    """Distance between two tasks' parameters: |dv| for velocities, the angle between directions."""
+    d = abs(a - b)
+    return min(d, 2 * math.pi - d) if suite == "ant-dir" else d
+
+
+@torch.no_grad()
+def generate(ckpt: dict, task_params: tuple, num: int, seed: int = 0) -> torch.Tensor:
+    """(num, P) flat actor parameters generated for one task from a HypLatent checkpoint."""
+    generator, decoder = build_models(ckpt)
+    gen = torch.Generator().manual_seed(seed)
+    condition = encode_condition(torch.tensor([list(task_params)] * num, dtype=torch.float32), ckpt["condition"])
+    z = generator(torch.cat([torch.randn(num, ckpt["noise_dim"], generator=gen), condition], dim=-1))
+    return decoder.denormalize(decoder.decode(z.view(num, 2, -1)))
+
+
+def build_models(ckpt: dict):
+    """Generator and decoder of a HypLatent checkpoint, in eval mode."""
+    generator = Generator(**ckpt["generator_args"])
+    generator.load_state_dict(ckpt["generator"])
+    decoder = ParamAutoencoder(**ckpt["decoder_args"])
+    decoder.load_state_dict(ckpt["decoder"])
+    return generator.eval(), decoder.eval()
+
+
+def zero_shot_table(ckpt: dict, collection: dict, test_ids: list, args: Args) -> dict:
+    """Generated policies against the baselines, on the same episodes of every test task."""
+    suite = ckpt["suite"]
+    train_ids = ckpt["train_task_ids"]
+    best = {i: collection[i]["params"][collection[i]["returns"].argmax()] for i in collection}
+    torch.manual_seed(args.seed)
+    random_actor = Actor(**ckpt["actor_args"])
+    rows, per_task = ["generated", "nearest expert", "interpolated experts", "random actor", "own expert"], {}
+    for test_id in test_ids:
+        task = get_task(suite, test_id, "--test-task-ids")
+        g = task.params[0]
+        near = sorted(train_ids, key=lambda i: task_distance(suite, collection[i]["task"]["params"][0], g))[:2]
+        d0, d1 = (task_distance(suite, collection[i]["task"]["params"][0], g) for i in near)
+        w0 = d1 / (d0 + d1) if d0 + d1 > 0 else 1.0  # inverse-distance weights of the two nearest experts
+        candidates = {
+            "generated": generate(ckpt, task.params, args.eval_samples, seed=args.seed + test_id),
+            "nearest expert": best[near[0]][None],
+            "interpolated experts": (w0 * best[near[0]] + (1 - w0) * best[near[1]])[None],
+            "random actor": flatten_params(random_actor)[None],
+        }
+        if test_id in collection:  # an upper reference; test tasks never enter training
+            candidates["own expert"] = best[test_id][None]
+        flat = torch.cat(list(candidates.values()))  # (policies, P), all run on this task, same episodes
+        actor = load_flat_params(Actor(**ckpt["actor_args"], num_tasks=len(flat)), flat)
+        returns = evaluate(actor, [task] * len(flat), args.eval_episodes, ckpt["eval_seed"])  # (policies, episodes)
+        offset, per_task[test_id] = 0, {"params": list(task.params), "nearest": near}
+        for name, c in candidates.items():
+            per_task[test_id][name] = float(returns[offset : offset + len(c)].mean())
+            if name == "generated":
+                per_task[test_id]["generated per sample"] = returns[offset : offset + len(c)].mean(1).tolist()
+            offset += len(c)
+    overall = {name: float(np.mean([per_task[t][name] for t in test_ids])) for name in rows if all(name in per_task[t] for t in test_ids)}
+    header = "| test task | parameter | " + " | ".join(rows) + " |"
+    lines = [header, "|" + "---|" * (len(rows) + 2)]
+    for t in test_ids:
+        cells = [f"{per_task[t][n]:.1f}" if n in per_task[t] else "–" for n in rows]
+        lines.append(f"| {t} | {per_task[t]['params'][0]:.3f} | " + " | ".join(cells) + " |")
+    lines.append("| **mean** | | " + " | ".join(f"**{overall[n]:.1f}**" if n in overall else "–" for n in rows) + " |")
+    table = "\n".join(lines)
+    print(f"\nzero-shot returns, {suite}, trained on {len(train_ids)} tasks, {args.eval_samples} generated policies "
+          f"x {args.eval_episodes} episodes per test task:\n{table}")
+    return {"suite": suite, "train_task_ids": train_ids, "test_task_ids": test_ids, "per_task": per_task,
+            "overall": overall, "markdown": table, "eval_samples": args.eval_samples, "eval_episodes": args.eval_episodes}
+
+
+def train(args: Args, ae: dict, collection: dict, data: str) -> dict:
+    suite = ae["suite"]
+    rows = torch.ones(len(ae["task_index"]), dtype=torch.bool)
+    if args.train_task_ids:
+        for i in args.train_task_ids:
+            if i not in ae["train_task_ids"]:
+                raise SystemExit(f"hyplatent_train: --train-task-ids {i}: not among the autoencoder's training tasks {ae['train_task_ids']}")
+        rows = torch.isin(ae["task_index"], torch.tensor(args.train_task_ids))
+    train_ids = sorted(set(ae["task_index"][rows].tolist()))
+    z_real_all = ae["latents"][rows].flatten(1)  # (M, 2 * latent_dim)
+    cond_all = encode_condition(ae["task_params"][rows].float(), args.condition)  # (M, cond_dim)
+    torch.manual_seed(args.seed)
+
+    decoder = ParamAutoencoder(**ae["model_args"])
+    decoder.load_state_dict(ae["state_dict"])
+    decoder.eval()  # no noise augmentation; its weights still train with the generator (eq. 2)
+    # the paired experts' parameters, in the autoencoder's row order (its tasks, each task's checkpoints)
+    x_all = torch.cat([collection[i]["params"] for i in ae["train_task_ids"]])
+    if len(x_all) != len(ae["task_index"]):
+        raise SystemExit(f"hyplatent_train: --data {data}: its checkpoints differ from those {args.ae} was trained on")
+    x_all = decoder.normalize(x_all[rows])
+    generator_args = {"in_dim": args.noise_dim + cond_all.shape[1], "out_dim": z_real_all.shape[1]}
+    generator = Generator(**generator_args)
+    discriminator = Discriminator(z_real_all.shape[1], cond_all.shape[1])
+    g_params = [*generator.parameters(), *(decoder.parameters() if args.train_decoder else [])]
+    g_optimizer = torch.optim.Adam(g_params, lr=args.lr, betas=(0.5, 0.999))
+    d_optimizer = torch.optim.Adam(discriminator.parameters(), lr=args.lr, betas=(0.5, 0.999))
+    stateful = {"generator": generator, "discriminator": discriminator, "decoder": decoder,
+                "g_optimizer": g_optimizer, "d_optimizer": d_optimizer}
+    state_path = f"{args.out}.state.pt"
+    state = resume_training_state(state_path, args, stateful, who="hyplatent_train")
+    start_it, run_name = (state["step"], state["run_name"]) if state else (0, f"{suite}__hyplatent__{args.seed}__{int(time.time())}")
+    writer = SummaryWriter(os.path.join(args.runs_dir, run_name), purge_step=start_it or None)
+    print(f"hyplatent_train: {len(train_ids)} tasks, {len(z_real_all)} latents, condition {args.condition} "
+          f"({cond_all.shape[1]}), recon {args.recon}, decoder {'trained' if args.train_decoder else 'frozen'}")
+
+    start = time.time()
+    for it in range(start_it + 1, args.iterations + 1):
+        idx = torch.randint(0, len(z_real_all), (args.batch_size,))
+        z_real, cond = z_real_all[idx], cond_all[idx]
+        # --- ALGO: discriminator and aux head, eq. (3) + eq. (4) on real and generated latents ---
+        with torch.no_grad():
+            z_fake = generator(torch.cat([torch.randn(args.batch_size, args.noise_dim), cond], -1))
+        logit_real, cond_real = discriminator(z_real)
+        logit_fake, cond_fake = discriminator(z_fake)
+        d_adv = (F.binary_cross_entropy_with_logits(logit_real, torch.full_like(logit_real, args.real_label))
+                 + F.binary_cross_entropy_with_logits(logit_fake, torch.zeros_like(logit_fake)))
+        d_reg = F.mse_loss(cond_real, cond) + F.mse_loss(cond_fake, cond)
+        d_optimizer.zero_grad()
+        (d_adv + args.lambda_reg * d_reg).backward()
+        d_optimizer.step()
+
+        # --- ALGO: generator (and decoder), eq. (2) + eq. (4), --g-steps times ---
+        for _ in range(args.g_steps):
+            z_fake = generator(torch.cat([torch.randn(args.batch_size, args.noise_dim), cond], -1))
+            logit_fake, cond_fake = discriminator(z_fake)
+            # non-saturating form of eq. (2)'s log(1 - F(Z_hat)): same fixed point, usable gradients early on
+            g_adv = F.binary_cross_entropy_with_logits(logit_fake, torch.ones_like(logit_fake))
+            g_reg = F.mse_loss(cond_fake, cond)
+            if args.recon == "param":  # eq. (2): || D_theta(G(M, n)) - X ||^2 against the paired expert
+                g_rec = F.mse_loss(decoder.decode(z_fake.view(args.batch_size, 2, -1)), x_all[idx])
+            else:  # AMT-Hyp: regress the paired expert's latent
+                g_rec = F.mse_loss(z_fake, z_real)
+            g_optimizer.zero_grad()
+            (g_adv + args.lambda_reg * g_reg + args.lambda_recon * g_rec).backward()
+            g_optimizer.step()
+
+        if it % 10 == 0:
+            for name, value in (("d_adv", d_adv), ("d_reg", d_reg), ("g_adv", g_adv), ("g_reg", g_reg), ("g_recon", g_rec)):
+                writer.add_scalar(f"losses/{name}", value.item(), it)
+        if it % args.state_every == 0 and it < args.iterations:
+            save_training_state(state_path, args, it, stateful, run_name=run_name)
+        if it % args.log_every == 0 or it == args.iterations:
+            ips = (it - start_it) / (time.time() - start)
+            print(f"iter {it}/{args.iterations} | d_adv {d_adv.item():.3f} g_adv {g_adv.item():.3f} "
+                  f"g_recon {g_rec.item():.2e} aux {g_reg.item():.2e} | {ips:.1f} it/s | "
+                  f"ETA {(args.iterations - it) / ips / 60:.1f} min", flush=True)
+    writer.close()
+    return {
+        "kind": KIND, "version": 1, "suite": suite, "condition": args.condition, "noise_dim": args.noise_dim,
+        "train_task_ids": train_ids, "generator_args": generator_args, "generator": generator.state_dict(),
+        "discriminator": discriminator.state_dict(), "decoder_args": ae["model_args"], "decoder": decoder.state_dict(),
+        "actor_args": ae["actor_args"], "layout": ae["layout"], "eval_seed": ae["eval_seed"], "data": data,
+        "step": args.iterations, "args": vars(args),
+    }
+
+
+def main(args: Args) -> dict:
+    # --- load and validate inputs (clear errors, nothing trained yet) ---
+    if args.eval_only:
+        source = load_artifact(args.out, KIND, ("generator", "decoder", "suite", "train_task_ids", "data"), who="hyplatent_train")
+        train_ids, data = source["train_task_ids"], args.data or source["data"]
+    else:
+        source = load_artifact(args.ae, "autoencoder", ("latents", "task_params", "state_dict", "train_task_ids"), who="hyplatent_train")
+        if args.condition == "cossin" and source["suite"] != "ant-dir":
+            raise SystemExit(f"hyplatent_train: --condition cossin: only for directions (ant-dir), not {source['suite']}")
+        train_ids, data = list(args.train_task_ids) or source["train_task_ids"], args.data or source["args"]["data"]
+    test_ids = list(args.test_task_ids) or list(get_suite(source["suite"]).test_ids)
+    for i in test_ids:
+        get_task(source["suite"], i, "--test-task-ids")
+        if i in train_ids:
+            raise SystemExit(f"hyplatent_train: --test-task-ids {i}: is a training task; zero-shot needs held-out tasks")
+    collection = load_collection(data, "hyplatent_train")
+
+    # --- ALGO: train (Algorithm 1), then save atomically ---
+    ckpt = source
+    if not args.eval_only:
+        ckpt = train(args, source, collection, data)
+        save_atomic(ckpt, args.out)
+        if os.path.exists(f"{args.out}.state.pt"):
+            os.remove(f"{args.out}.state.pt")
+        print(f"hyplatent_train: wrote {args.out}")
+
+    # --- zero-shot evaluation on held-out tasks (Table I) ---
+    result = zero_shot_table(ckpt, collection, test_ids, args)
+    json_path = os.path.splitext(args.out)[0] + "_zeroshot.json"
+    tmp = json_path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(result, f, indent=1)
+    os.replace(tmp, json_path)
+    print(f"hyplatent_train: wrote {json_path}")
+    return result
+
+
+if __name__ == "__main__":
+    main(tyro.cli(Args))
