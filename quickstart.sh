@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # GenHyper quickstart: set up the environment, then run the zero-shot pipeline on a small Cheetah-Vel
-# config and print the zero-shot table (2-core CPU: ~17 minutes from a fresh clone). Each stage is a plain script; copy a
-# line to change one flag. Outputs go to $OUT (default: quickstart/).
+# config and print the zero-shot table (2-core CPU: ~17 minutes from a fresh clone). Each stage is a
+# plain script; copy a line to change one flag. Outputs go to $OUT (default: quickstart/).
 set -euo pipefail
 cd "$(dirname "$0")"
 [ -x .venv/bin/python ] || { python3 -m venv .venv && .venv/bin/pip install -q -r requirements.txt; }

@@ -334,10 +334,10 @@ def main(args: Args) -> dict:
         if step % args.log_every == 0 or step == args.total_timesteps:
             now = time.time()
             sps = (step - window_step) / max(now - window_time, 1e-9)
-            eta = (args.total_timesteps - step) / max(sps, 1e-9)
+            # random warm-up steps are far cheaper than update steps: no ETA until updates run
+            eta = f"ETA {(args.total_timesteps - step) / max(sps, 1e-9) / 60:.1f} min" if step > args.learning_starts else "warm-up (random actions)"
             last = f" | last checkpoint return {ckpt_returns[-1].mean(1).mean():.1f}" if ckpt_returns else ""
-            print(f"step {step}/{args.total_timesteps} | {sps:.0f} steps/s x {num_tasks} tasks | "
-                  f"ETA {eta / 60:.1f} min{last}", flush=True)
+            print(f"step {step}/{args.total_timesteps} | {sps:.0f} steps/s x {num_tasks} tasks | {eta}{last}", flush=True)
             for w in writers:
                 w.add_scalar("charts/SPS", sps, step)
             window_time, window_step = now, step
