@@ -56,7 +56,7 @@ class Args:
     recon: Literal["param", "latent"] = "param"
     """reconstruct the paired expert's parameters through the decoder (paper, eq. 2) or its latent (AMT-Hyp)"""
     train_decoder: bool = True
-    """train the decoder together with the generator (paper); off: keep the autoencoder's"""
+    """train the decoder together with the generator through eq. (2) (paper; --recon param only); off: keep the autoencoder's"""
     lambda_reg: float = 1.0
     """weight of the auxiliary condition reconstruction of eq. (4)"""
     seed: int = 0
@@ -220,7 +220,8 @@ def train(args: Args, ae: dict, collection: dict, data: str) -> dict:
     generator_args = {"in_dim": args.noise_dim + cond_all.shape[1], "out_dim": z_real_all.shape[1]}
     generator = Generator(**generator_args)
     discriminator = Discriminator(z_real_all.shape[1], cond_all.shape[1])
-    g_params = [*generator.parameters(), *(decoder.parameters() if args.train_decoder else [])]
+    train_decoder = args.train_decoder and args.recon == "param"  # only eq. (2)'s term reaches the decoder
+    g_params = [*generator.parameters(), *(decoder.parameters() if train_decoder else [])]
     g_optimizer = torch.optim.Adam(g_params, lr=args.lr, betas=(0.5, 0.999))
     d_optimizer = torch.optim.Adam(discriminator.parameters(), lr=args.lr, betas=(0.5, 0.999))
     stateful = {"generator": generator, "discriminator": discriminator, "decoder": decoder,
@@ -230,7 +231,7 @@ def train(args: Args, ae: dict, collection: dict, data: str) -> dict:
     start_it, run_name = (state["step"], state["run_name"]) if state else (0, f"{suite}__hyplatent__{args.seed}__{int(time.time())}")
     writer = SummaryWriter(os.path.join(args.runs_dir, run_name), purge_step=start_it or None)
     print(f"hyplatent_train: {len(train_ids)} tasks, {len(z_real_all)} latents, condition {args.condition} "
-          f"({cond_all.shape[1]}), recon {args.recon}, decoder {'trained' if args.train_decoder else 'frozen'}")
+          f"({cond_all.shape[1]}), recon {args.recon}, decoder {'trained' if train_decoder else 'frozen'}")
 
     start = time.time()
     for it in range(start_it + 1, args.iterations + 1):
