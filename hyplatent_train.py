@@ -197,6 +197,7 @@ def zero_shot_table(ckpt: dict, collection: dict, test_ids: list, args: Args) ->
 
 
 def train(args: Args, ae: dict, collection: dict, data: str) -> dict:
+    """Algorithm 1 on the autoencoder's latents; writes the checkpoint to --out and returns it."""
     suite = ae["suite"]
     rows = torch.ones(len(ae["task_index"]), dtype=torch.bool)
     if args.train_task_ids:
@@ -275,13 +276,18 @@ def train(args: Args, ae: dict, collection: dict, data: str) -> dict:
                   f"g_recon {g_rec.item():.2e} aux {g_reg.item():.2e} | {ips:.1f} it/s | "
                   f"ETA {(args.iterations - it) / ips / 60:.1f} min", flush=True)
     writer.close()
-    return {
+    ckpt = {
         "kind": KIND, "version": 1, "suite": suite, "condition": args.condition, "noise_dim": args.noise_dim,
         "train_task_ids": train_ids, "generator_args": generator_args, "generator": generator.state_dict(),
         "discriminator": discriminator.state_dict(), "decoder_args": ae["model_args"], "decoder": decoder.state_dict(),
         "actor_args": ae["actor_args"], "layout": ae["layout"], "eval_seed": ae["eval_seed"], "data": data,
         "step": args.iterations, "args": vars(args),
     }
+    save_atomic(ckpt, args.out)
+    if os.path.exists(state_path):
+        os.remove(state_path)
+    print(f"hyplatent_train: wrote {args.out}")
+    return ckpt
 
 
 def main(args: Args) -> dict:
@@ -302,13 +308,7 @@ def main(args: Args) -> dict:
     collection = load_collection(data, "hyplatent_train")
 
     # --- ALGO: train (Algorithm 1), then save atomically ---
-    ckpt = source
-    if not args.eval_only:
-        ckpt = train(args, source, collection, data)
-        save_atomic(ckpt, args.out)
-        if os.path.exists(f"{args.out}.state.pt"):
-            os.remove(f"{args.out}.state.pt")
-        print(f"hyplatent_train: wrote {args.out}")
+    ckpt = source if args.eval_only else train(args, source, collection, data)
 
     # --- zero-shot evaluation on held-out tasks (Table I) ---
     result = zero_shot_table(ckpt, collection, test_ids, args)
