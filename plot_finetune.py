@@ -1,0 +1,112 @@
+# GenHyper Fig. 6: fine-tuning curves (return against environment steps), mean and spread over
+# seeds, one panel per task, from the .pt files finetune_tdreg.py writes; plus the table that
+# measures them. Reads: finetune .pt files.  Writes: a PNG, and the table (markdown) on stdout and
+# next to the PNG as .md.
+#   python plot_finetune.py artifacts/finetune/*.pt --out artifacts/finetune.png
+#
+# Normalized score, per task: s(t) = (R(t) - R_random) / (R_scratch - R_random), where R_random is
+# the mean step-0 return of the --baseline runs (their fresh actor, evaluated deterministically)
+# and R_scratch the mean final return of the same runs at the same step budget. "Steps to 90%" is
+# the first evaluation at which a run's s(t) >= --threshold. Returns are negative on Cheetah-Vel, so
+# the score, not a percentage of the return, is what compares.
+import os
+from collections import defaultdict
+from dataclasses import dataclass
+
+import matplotlib
+import numpy as np
+import tyro
+
+from common import load_artifact
+
+matplotlib.use("Agg")  # files only, no display
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+@dataclass
+class Args:
+    runs: tyro.conf.Positional[tuple[str, ...]]
+    """finetune .pt files from finetune_tdreg.py (seeds of one config are grouped by their label)"""
+    out: str = "artifacts/finetune.png"
+    """where the figure is written; the table goes next to it as .md"""
+    baseline: str = "scratch"
+    """label of the runs that define R_random and R_scratch (plain SAC from scratch)"""
+    threshold: float = 0.9
+    """fraction of the random-to-scratch gap a run must close"""
+
+
+def first_crossing(steps: np.ndarray, score: np.ndarray, threshold: float) -> int | None:
+    hit = np.flatnonzero(score >= threshold)
+    return int(steps[hit[0]]) if len(hit) else None
+
+
+def main(args: Args) -> str:
+    # --- load: group runs by task and label; every run of a group must share its evaluation steps ---
+    if not args.runs:
+        raise SystemExit("plot_finetune: give finetune .pt files")
+    groups = defaultdict(lambda: defaultdict(list))  # task index -> label -> [run]
+    tasks = {}
+    for path in args.runs:
+        run = load_artifact(path, "finetune", ("task", "label", "steps", "returns", "args"), who="plot_finetune")
+        groups[run["task"]["index"]][run["label"]].append(run)
+        tasks[run["task"]["index"]] = run["task"]
+    for t, by_label in groups.items():
+        for label, runs in by_label.items():
+            if any(not np.array_equal(r["steps"].numpy(), runs[0]["steps"].numpy()) for r in runs):
+                raise SystemExit(f"plot_finetune: task {t}, {label!r}: runs evaluated at different steps; rerun with one --eval-every and budget")
+
+    # --- table: steps to close --threshold of the gap, worst dip below the step-0 return ---
+    lines = [f"| task | runs | seeds | step-0 return | final return | steps to {args.threshold:.0%} per seed | mean | / {args.baseline} | worst dip |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    fig, axes = plt.subplots(1, len(groups), figsize=(5.5 * len(groups), 4), squeeze=False)
+    for ax, t in zip(axes[0], sorted(groups)):
+        by_label, ref, stats = groups[t], None, {}
+        if args.baseline in by_label:
+            base = np.stack([r["returns"].numpy() for r in by_label[args.baseline]])  # (seeds, evaluations)
+            ref = (base[:, 0].mean(), base[:, -1].mean())  # R_random, R_scratch
+            ax.axhline(ref[0] + args.threshold * (ref[1] - ref[0]), color="gray", ls="--", lw=1,
+                       label=f"{args.threshold:.0%} of random -> {args.baseline}")
+        for label in sorted(by_label, key=lambda x: (x != args.baseline, x)):
+            runs = by_label[label]
+            steps = runs[0]["steps"].numpy()
+            returns = np.stack([r["returns"].numpy() for r in runs])  # (seeds, evaluations)
+            mean, std = returns.mean(0), returns.std(0)
+            line, = ax.plot(steps, mean, label=f"{label} ({len(runs)} seeds)")
+            ax.fill_between(steps, mean - std, mean + std, color=line.get_color(), alpha=0.2)
+            hits = [first_crossing(steps, (r - ref[0]) / (ref[1] - ref[0]), args.threshold) for r in returns] if ref else []
+            stats[label] = {
+                "seeds": " ".join(str(r["args"]["seed"]) for r in runs), "start": returns[:, 0].mean(),
+                "final": f"{returns[:, -1].mean():.1f} ± {returns[:, -1].std():.1f}",
+                "hits": ", ".join(str(h) if h is not None else f">{steps[-1]}" for h in hits) or "–",
+                "mean_hit": np.mean(hits) if hits and None not in hits else None,
+                "dip": (returns - returns[:, :1]).min(),  # worst drop of any seed below its own step-0 return
+            }
+        base_hit = stats.get(args.baseline, {}).get("mean_hit")
+        for label, st in stats.items():
+            mean_hit = "–" if st["mean_hit"] is None else f"{st['mean_hit']:.0f}"
+            ratio = f"{st['mean_hit'] / base_hit:.2f}" if st["mean_hit"] is not None and base_hit else "–"
+            lines.append(f"| {t} | {label} | {st['seeds']} | {st['start']:.1f} | {st['final']} | {st['hits']} | {mean_hit} | "
+                         f"{ratio} | {st['dip']:.1f} |")
+        params = ", ".join(f"{n} {v:.3f}" for n, v in zip(tasks[t]["param_names"], tasks[t]["params"]))
+        ax.set(title=f"{tasks[t]['suite']} task {t} ({params})", xlabel="environment steps", ylabel="return (deterministic)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+
+    # --- save atomically: the PNG and the table next to it ---
+    table = "\n".join(lines)
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    tmp = f"{args.out}.tmp.png"
+    fig.savefig(tmp, dpi=120)
+    os.replace(tmp, args.out)
+    md = os.path.splitext(args.out)[0] + ".md"
+    with open(f"{md}.tmp", "w") as f:
+        f.write(table + "\n")
+    os.replace(f"{md}.tmp", md)
+    print(table)
+    print(f"plot_finetune: wrote {args.out} and {md}")
+    return table
+
+
+if __name__ == "__main__":
+    main(tyro.cli(Args))
