@@ -18,5 +18,5 @@ $PY ae_train.py --data "$OUT/data/cheetah-vel" --out "$OUT/ae.pt" --steps 400 --
 $PY hyplatent_train.py --ae "$OUT/ae.pt" --out "$OUT/hyplatent.pt" --iterations 300 --runs-dir "$OUT/runs"
 # Stage 4: fine-tune the policy generated for test task 23 (v = 1.8) for 10k steps, then plot its curve.
 $PY finetune_tdreg.py --task-id 23 --init generated --hyplatent "$OUT/hyplatent.pt" --total-timesteps 10000 \
-    --learning-starts 2000 --lr-ramp-steps 6000 --out "$OUT/finetune_task23.pt" --runs-dir "$OUT/runs"
+    --learning-starts 2000 --out "$OUT/finetune_task23.pt" --runs-dir "$OUT/runs"
 $PY plot_finetune.py "$OUT/finetune_task23.pt" --out "$OUT/finetune.png"

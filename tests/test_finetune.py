@@ -140,16 +140,18 @@ def test_script_resumes_after_a_kill_and_plots(chain, tmp_path):
         save_atomic({"kind": "finetune", "task": get_task("cheetah-vel", 23).to_dict(), "label": label, "args": {"seed": seed},
                      "steps": torch.tensor([0, 1000, 2000]), "returns": torch.tensor(returns, dtype=torch.float32)},
                     str(tmp_path / f"{name}.pt"))
-    runs = tuple(str(tmp_path / f"{n}.pt") for n in ("gen", "s1", "s2", "g1", "g2"))
+    (tmp_path / "g3.pt.state.pt").write_bytes(b"")  # a run still going: its resume state is skipped, not read
+    runs = tuple(str(tmp_path / f"{n}.pt") for n in ("gen", "s1", "s2", "g1", "g2", "g3.pt.state"))
     table = plot_finetune.main(plot_finetune.Args(runs=runs, out=str(tmp_path / "fig" / "ft.png")))
     png = (tmp_path / "fig" / "ft.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
     assert (tmp_path / "fig" / "ft.md").read_text().strip() == table
     rows = [[c.strip() for c in line.strip("|").split("|")] for line in table.splitlines()[2:]]
-    # task | runs | seeds | step-0 | final | steps per seed | mean | ratio | worst dip
-    assert rows[0][:2] == ["7", "generated + TD reg + lr ramp"] and rows[0][5:8] == ["–", "–", "–"]  # no scratch runs on task 7
-    assert rows[1] == ["23", "scratch", "1 2", "-400.0", "-100.0 ± 0.0", "2000, 2000", "2000", "1.00", "0.0"]
-    assert rows[2] == ["23", "generated + TD reg + lr ramp", "1 2", "-137.5", "-105.0 ± 5.0", "1000, 0", "500", "0.25", "-75.0"]
+    # task | runs | seeds | step-0 | final | held steps per seed | mean | ratio | first touch | worst dip
+    # (scores: s1 0, .33, 1; s2 0, .67, 1; g1 .83, .93, .97; g2 .92, .67, 1; held = mean of the rest of the curve here)
+    assert rows[0][:2] == ["7", "generated + TD reg + lr ramp"] and rows[0][5:9] == ["–"] * 4  # no scratch runs on task 7
+    assert rows[1] == ["23", "scratch", "1 2", "-400.0", "-100.0 ± 0.0", "2000, 2000", "2000", "1.00", "2000", "0.0"]
+    assert rows[2] == ["23", "generated + TD reg + lr ramp", "1 2", "-137.5", "-105.0 ± 5.0", "0, 2000", "1000", "0.50", "500", "-75.0"]
 
 
 def test_bad_input_fails_in_one_line_before_any_env_step(chain, tmp_path):
