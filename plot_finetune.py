@@ -7,8 +7,8 @@
 # Normalized score, per task: s(t) = (R(t) - R_random) / (R_scratch - R_random), where R_random is
 # the mean step-0 return of the --baseline runs (their fresh actor, evaluated deterministically)
 # and R_scratch the mean final return of the same runs at the same step budget. "Steps to 90%" is
-# the first evaluation from which a run's s(t), averaged over that and the next --hold - 1
-# evaluations, is >= --threshold: reached and held, so one lucky evaluation does not count (the
+# the first evaluation at which a run's s(t) >= --threshold, and whose mean with the next
+# --hold - 1 evaluations is too: reached and held, so one lucky evaluation does not count (the
 # first single evaluation over the line is reported too, as "first touch"). Returns are negative on
 # Cheetah-Vel, so the score, not a percentage of the return, is what compares.
 import os
@@ -36,13 +36,13 @@ class Args:
     threshold: float = 0.9
     """fraction of the random-to-scratch gap a run must close"""
     hold: int = 5
-    """evaluations (from the crossing on) whose mean score must reach --threshold (1: first touch)"""
+    """evaluations (from the crossing on) whose mean score must also reach --threshold (1: first touch)"""
 
 
 def first_crossing(steps: np.ndarray, score: np.ndarray, threshold: float, hold: int) -> int | None:
-    """Step of the first evaluation whose score, averaged with the next hold - 1, reaches threshold."""
+    """Step of the first evaluation whose score, and its mean with the next hold - 1, reach threshold."""
     held = np.array([score[i : i + hold].mean() for i in range(len(score))])
-    hit = np.flatnonzero(held >= threshold)
+    hit = np.flatnonzero((score >= threshold) & (held >= threshold))
     return int(steps[hit[0]]) if len(hit) else None
 
 

@@ -148,10 +148,11 @@ def test_script_resumes_after_a_kill_and_plots(chain, tmp_path):
     assert (tmp_path / "fig" / "ft.md").read_text().strip() == table
     rows = [[c.strip() for c in line.strip("|").split("|")] for line in table.splitlines()[2:]]
     # task | runs | seeds | step-0 | final | held steps per seed | mean | ratio | first touch | worst dip
-    # (scores: s1 0, .33, 1; s2 0, .67, 1; g1 .83, .93, .97; g2 .92, .67, 1; held = mean of the rest of the curve here)
+    # scores: s1 0 .33 1; s2 0 .67 1; g1 .83 .93 .97; g2 .92 .67 1. Held: over the line, and so is the mean of the
+    # rest of the curve (shorter than --hold here): g1 at 1000; g2 touches at 0 but its mean there is .86, so 2000
     assert rows[0][:2] == ["7", "generated + TD reg + lr ramp"] and rows[0][5:9] == ["–"] * 4  # no scratch runs on task 7
     assert rows[1] == ["23", "scratch", "1 2", "-400.0", "-100.0 ± 0.0", "2000, 2000", "2000", "1.00", "2000", "0.0"]
-    assert rows[2] == ["23", "generated + TD reg + lr ramp", "1 2", "-137.5", "-105.0 ± 5.0", "0, 2000", "1000", "0.50", "500", "-75.0"]
+    assert rows[2] == ["23", "generated + TD reg + lr ramp", "1 2", "-137.5", "-105.0 ± 5.0", "1000, 2000", "1500", "0.75", "500", "-75.0"]
 
 
 def test_bad_input_fails_in_one_line_before_any_env_step(chain, tmp_path):
