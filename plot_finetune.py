@@ -48,21 +48,24 @@ def first_crossing(steps: np.ndarray, score: np.ndarray, threshold: float, hold:
 
 def main(args: Args) -> str:
     # --- load: group runs by task and label; every run of a group must share its evaluation steps ---
-    groups = defaultdict(lambda: defaultdict(list))  # task index -> label -> [run]
+    if args.hold < 1:
+        raise SystemExit(f"plot_finetune: --hold {args.hold}: expected a positive number of evaluations")
+    groups = defaultdict(lambda: defaultdict(list))  # (suite, task index) -> label -> [run]
     tasks = {}
     for path in args.runs:
         if path.endswith(".state.pt"):  # a shell glob also catches the resume state of a run still going
             print(f"plot_finetune: skipping {path}: resume state of an unfinished run")
             continue
         run = load_artifact(path, "finetune", ("task", "label", "steps", "returns", "args"), who="plot_finetune")
-        groups[run["task"]["index"]][run["label"]].append(run)
-        tasks[run["task"]["index"]] = run["task"]
+        key = (run["task"]["suite"], run["task"]["index"])
+        groups[key][run["label"]].append(run)
+        tasks[key] = run["task"]
     if not groups:
         raise SystemExit("plot_finetune: no finished finetune .pt files given")
     for t, by_label in groups.items():
         for label, runs in by_label.items():
             if any(not np.array_equal(r["steps"].numpy(), runs[0]["steps"].numpy()) for r in runs):
-                raise SystemExit(f"plot_finetune: task {t}, {label!r}: runs evaluated at different steps; rerun with one --eval-every and budget")
+                raise SystemExit(f"plot_finetune: {t[0]} task {t[1]}, {label!r}: runs evaluated at different steps; rerun with one --eval-every and budget")
 
     # --- table: steps to close --threshold of the gap, worst dip below the step-0 return ---
     lines = [f"| task | runs | seeds | step-0 return | final return | steps to {args.threshold:.0%}, held, per seed | mean | / {args.baseline} "
@@ -97,10 +100,10 @@ def main(args: Args) -> str:
         for label, st in stats.items():
             mean_hit = "–" if st["mean_hit"] is None else f"{st['mean_hit']:.0f}"
             ratio = f"{st['mean_hit'] / base_hit:.2f}" if st["mean_hit"] is not None and base_hit else "–"
-            lines.append(f"| {t} | {label} | {st['seeds']} | {st['start']:.1f} | {st['final']} | {st['hits']} | {mean_hit} | "
+            lines.append(f"| {t[1]} | {label} | {st['seeds']} | {st['start']:.1f} | {st['final']} | {st['hits']} | {mean_hit} | "
                          f"{ratio} | {st['touch']} | {st['dip']:.1f} |")
         params = ", ".join(f"{n} {v:.3f}" for n, v in zip(tasks[t]["param_names"], tasks[t]["params"]))
-        ax.set(title=f"{tasks[t]['suite']} task {t} ({params})", xlabel="environment steps", ylabel="return (deterministic)")
+        ax.set(title=f"{tasks[t]['suite']} task {t[1]} ({params})", xlabel="environment steps", ylabel="return (deterministic)")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.tight_layout()

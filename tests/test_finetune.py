@@ -146,6 +146,8 @@ def test_script_resumes_after_a_kill_and_plots(chain, tmp_path):
     png = (tmp_path / "fig" / "ft.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
     assert (tmp_path / "fig" / "ft.md").read_text().strip() == table
+    with pytest.raises(SystemExit, match="--hold 0: expected a positive"):
+        plot_finetune.main(plot_finetune.Args(runs=runs, hold=0))
     rows = [[c.strip() for c in line.strip("|").split("|")] for line in table.splitlines()[2:]]
     # task | runs | seeds | step-0 | final | held steps per seed | mean | ratio | first touch | worst dip
     # scores: s1 0 .33 1; s2 0 .67 1; g1 .83 .93 .97; g2 .92 .67 1. Held: over the line, and so is the mean of the
