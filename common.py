@@ -252,12 +252,25 @@ def evaluate(actor: Actor, tasks: list, episodes: int = 1, seed: int = 0) -> np.
 # ----------------------------------------------------------------------------------------------
 # Artifacts: plain dicts of tensors and plain values, written atomically, read without pickled code
 # ----------------------------------------------------------------------------------------------
-def save_atomic(obj: dict, path: str) -> None:
-    """Write to `path.tmp`, then rename: a crash never leaves a half-written `path`."""
+def write_atomic(path: str, write) -> None:
+    """`write(tmp)` writes the file to `path.tmp`, then it is renamed: a crash never leaves a half-written `path`."""
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     tmp = f"{path}.tmp"
-    torch.save(obj, tmp)
+    write(tmp)
     os.replace(tmp, path)
+
+
+def write_text_atomic(path: str, text: str) -> None:
+    """A text file (JSON, a markdown table), atomically (write_atomic)."""
+    def write(tmp: str) -> None:
+        with open(tmp, "w") as f:
+            f.write(text)
+    write_atomic(path, write)
+
+
+def save_atomic(obj: dict, path: str) -> None:
+    """torch.save of an artifact dict, atomically (write_atomic)."""
+    write_atomic(path, lambda tmp: torch.save(obj, tmp))
 
 
 def load_artifact(path: str, kind: str, required: tuple = (), who: str = "genhyper") -> dict:

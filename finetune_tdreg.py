@@ -200,11 +200,11 @@ def main(args: Args) -> dict:
     task = get_task(args.suite, args.task_id, "--task-id")
     out = args.out or default_out(args)
     state_path = f"{out}.state.pt"
-    probe = make_env(task)  # spaces only; never stepped
-    obs_dim, act_dim = probe.observation_space.shape[0], probe.action_space.shape[0]
+    # one env, same-step autoreset keeps the final obs; built for its spaces here, first stepped in the loop
+    envs = gym.vector.SyncVectorEnv([partial(make_env, task)], autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
+    obs_dim, act_dim = envs.single_observation_space.shape[0], envs.single_action_space.shape[0]
     actor_args = {"obs_dim": obs_dim, "act_dim": act_dim, "hidden": args.hidden,
-                  "action_low": probe.action_space.low.tolist(), "action_high": probe.action_space.high.tolist()}
-    probe.close()
+                  "action_low": envs.single_action_space.low.tolist(), "action_high": envs.single_action_space.high.tolist()}
     actor, actor_args, origin = initial_actor(args, task, actor_args)
 
     # --- networks: the actor from its source, twin critics always fresh (paper IV-B) ---
@@ -222,7 +222,6 @@ def main(args: Args) -> dict:
     a_optimizer = torch.optim.Adam([log_alpha], lr=args.q_lr)
     # sac_collect's task-batched buffer with one task: tensors carry a leading axis of 1 throughout
     rb = ReplayBuffer(1, min(args.buffer_size, args.total_timesteps), obs_dim, act_dim)
-    envs = gym.vector.SyncVectorEnv([partial(make_env, task)], autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
     low, high = torch.tensor(actor_args["action_low"]), torch.tensor(actor_args["action_high"])
     uniform_warmup = args.warmup_actions == "uniform" or (args.warmup_actions == "auto" and args.init == "scratch")
 

@@ -22,7 +22,7 @@ from torch.utils.tensorboard import SummaryWriter
 
 from ae_train import ParamAutoencoder
 from common import (Actor, evaluate, flatten_params, get_suite, get_task, load_artifact, load_collection, load_flat_params,
-                    resume_training_state, save_atomic, save_training_state)
+                    resume_training_state, save_atomic, save_training_state, write_text_atomic)
 
 KIND = "hyplatent"
 
@@ -313,10 +313,7 @@ def main(args: Args) -> dict:
     # --- zero-shot evaluation on held-out tasks (Table I) ---
     result = zero_shot_table(ckpt, collection, test_ids, args)
     json_path = os.path.splitext(args.out)[0] + "_zeroshot.json"
-    tmp = json_path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(result, f, indent=1)
-    os.replace(tmp, json_path)
+    write_text_atomic(json_path, json.dumps(result, indent=1))
     print(f"hyplatent_train: wrote {json_path}")
     return result
 

@@ -19,7 +19,7 @@ import matplotlib
 import numpy as np
 import tyro
 
-from common import load_artifact
+from common import load_artifact, write_atomic, write_text_atomic
 
 matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
@@ -110,14 +110,9 @@ def main(args: Args) -> str:
 
     # --- save atomically: the PNG and the table next to it ---
     table = "\n".join(lines)
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    tmp = f"{args.out}.tmp.png"
-    fig.savefig(tmp, dpi=120)
-    os.replace(tmp, args.out)
+    write_atomic(args.out, lambda tmp: fig.savefig(tmp, format="png", dpi=120))
     md = os.path.splitext(args.out)[0] + ".md"
-    with open(f"{md}.tmp", "w") as f:
-        f.write(table + "\n")
-    os.replace(f"{md}.tmp", md)
+    write_text_atomic(md, table + "\n")
     print(table)
     print(f"plot_finetune: wrote {args.out} and {md}")
     return table
