@@ -10,14 +10,29 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn as nn
 import tyro
 from torch.utils.tensorboard import SummaryWriter
 
-from common import (Actor, evaluate, get_suite, get_task, load_collection, load_flat_params, resume_training_state,
-                    save_atomic, save_training_state)
+from common import (
+    Actor,
+    ParamAutoencoder,
+    check_args,
+    check_output,
+    collection_files,
+    evaluate,
+    fingerprint,
+    get_suite,
+    get_task,
+    load_collection,
+    load_flat_params,
+    params_digest,
+    resume_training_state,
+    save_atomic,
+    save_training_state,
+)
 
 KIND = "autoencoder"
+WHO = "ae_train"
 
 
 @dataclass
@@ -54,78 +69,50 @@ class Args:
     """tensorboard log root"""
 
 
-def augment(x: torch.Tensor, f: float) -> torch.Tensor:
-    """Make-An-Agent's noise augmentation: x <- randn * f + x * (1 - f)."""
-    return torch.randn_like(x) * f + x * (1 - f)
-
-
-class ParamAutoencoder(nn.Module):
-    """Flat actor parameters (B, P) <-> two latent tokens (B, 2, latent_dim).
-
-    The vector is split into chunks (first layer | rest); each chunk has its own bias-free linear
-    encoder, the stacked tokens are LayerNorm-ed and clamped to [-1, 1]; each token has its own
-    bias-free linear decoder back to its chunk. The min-max normalizer (features to [-1, 1]) lives in
-    the module as buffers, so a saved state_dict is everything needed to decode a policy.
-    """
-
-    def __init__(self, chunk_sizes: list, latent_dim: int = 1024, input_noise: float = 0.001, latent_noise: float = 0.01):
-        super().__init__()
-        self.chunk_sizes, self.input_noise, self.latent_noise = list(chunk_sizes), input_noise, latent_noise
-        self.encoders = nn.ModuleList(nn.Linear(c, latent_dim, bias=False) for c in chunk_sizes)
-        self.norm = nn.LayerNorm(latent_dim)
-        self.decoders = nn.ModuleList(nn.Linear(latent_dim, c, bias=False) for c in chunk_sizes)
-        self.register_buffer("x_min", torch.zeros(sum(chunk_sizes)))
-        self.register_buffer("x_max", torch.ones(sum(chunk_sizes)))
-
-    def normalize(self, params):  # raw parameters -> [-1, 1] per feature
-        return 2 * (params - self.x_min) / (self.x_max - self.x_min).clamp_min(1e-8) - 1
-
-    def denormalize(self, x):  # [-1, 1] -> raw parameters
-        return (x + 1) / 2 * (self.x_max - self.x_min).clamp_min(1e-8) + self.x_min
-
-    def encode(self, x):  # normalized (B, P) -> (B, 2, latent_dim)
-        if self.training:
-            x = augment(x, self.input_noise)
-        z = torch.stack([enc(c) for enc, c in zip(self.encoders, x.split(self.chunk_sizes, dim=-1))], dim=1)
-        z = self.norm(z)
-        if self.training:
-            z = augment(z, self.latent_noise)
-        return z.clamp(-1, 1)
-
-    def decode(self, z):  # (B, 2, latent_dim) -> normalized (B, P)
-        return torch.cat([dec(z[:, i]) for i, dec in enumerate(self.decoders)], dim=-1)
-
-    def forward(self, x):
-        return self.decode(self.encode(x))
-
-
 def chunk_sizes_of(layout: list) -> list:
     """(first layer | rest): Make-An-Agent's two chunks, from the actor layout."""
     sizes = [int(np.prod(shape)) for _, shape in layout]
     return [sizes[0] + sizes[1], sum(sizes[2:])]  # fc1.weight + fc1.bias | everything after
 
 
-def select_train_tasks(collection: dict, requested: tuple, suite_name: str, who: str) -> list:
+def select_train_tasks(collection: dict, requested: tuple, suite_name: str) -> list:
     """Training task ids to use: refuses test tasks and tasks missing from the collection."""
     suite = get_suite(suite_name)
     ids = list(requested) or [i for i in sorted(collection) if i not in suite.test_ids]
     for i in ids:
         get_task(suite_name, i, "--train-task-ids")
         if i in suite.test_ids:
-            raise SystemExit(f"{who}: --train-task-ids {i}: is a test task of {suite_name}, it may not enter training")
+            raise SystemExit(f"{WHO}: --train-task-ids {i}: is a test task of {suite_name}, it may not enter training")
         if i not in collection:
-            raise SystemExit(f"{who}: --train-task-ids {i}: not collected in --data (have {sorted(collection)})")
+            raise SystemExit(f"{WHO}: --train-task-ids {i}: not collected in --data (have {sorted(collection)})")
     if not ids:
-        raise SystemExit(f"{who}: --data: holds no training task of {suite_name}")
+        raise SystemExit(f"{WHO}: --data: holds no training task of {suite_name}")
     return ids
+
+
+def validate(args: Args) -> dict:
+    """One-line errors for bad arguments, an unusable --out and bad inputs, before any training; returns the
+    checked collection (finite parameters and returns, one suite and layout, files named for their task)."""
+    check_args(
+        WHO,
+        args,
+        at_least=dict.fromkeys(("latent_dim", "steps", "batch_size", "eval_episodes", "log_every", "state_every"), 1),
+        positive=("lr",),
+        non_negative=("weight_decay",),
+        unit=("input_noise", "latent_noise"),
+    )
+    check_output(WHO, "--out", args.out, collection_files(args.data))
+    check_output(WHO, "--out", f"{args.out}.state.pt", collection_files(args.data))
+    return load_collection(args.data, WHO)
 
 
 def main(args: Args) -> dict:
     # --- load and validate inputs (clear errors, nothing trained yet) ---
-    collection = load_collection(args.data, "ae_train")
+    collection = validate(args)
     first = next(iter(collection.values()))
     suite_name = first["task"]["suite"]
-    task_ids = select_train_tasks(collection, args.train_task_ids, suite_name, "ae_train")
+    task_ids = select_train_tasks(collection, args.train_task_ids, suite_name)
+    inputs = fingerprint(os.path.join(args.data, f"task_{i:02d}.pt") for i in task_ids)
     params = torch.cat([collection[i]["params"] for i in task_ids])  # (M, P) every kept checkpoint
     task_of_row = torch.cat([torch.full((len(collection[i]["params"]),), i) for i in task_ids])
     torch.manual_seed(args.seed)
@@ -135,10 +122,12 @@ def main(args: Args) -> dict:
     model.x_max.copy_(params.max(0).values)
     x = model.normalize(params)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
-    print(f"ae_train: {len(task_ids)} tasks, {len(x)} checkpoints of {x.shape[1]} parameters, chunks {model.chunk_sizes}")
+    print(f"{WHO}: {len(task_ids)} tasks, {len(x)} checkpoints of {x.shape[1]} parameters, chunks {model.chunk_sizes}")
     state_path = f"{args.out}.state.pt"
-    state = resume_training_state(state_path, args, {"model": model, "optimizer": optimizer}, who="ae_train")
-    start_step, run_name = (state["step"], state["run_name"]) if state else (0, f"{suite_name}__ae_train__{args.seed}__{int(time.time())}")
+    state = resume_training_state(state_path, args, {"model": model, "optimizer": optimizer}, inputs, WHO)
+    start_step, run_name = (
+        (state["step"], state["run_name"]) if state else (0, f"{suite_name}__ae_train__{args.seed}__{int(time.time())}")
+    )
     writer = SummaryWriter(os.path.join(args.runs_dir, run_name), purge_step=start_step or None)
 
     # --- ALGO: eq. (1), reconstruction MSE in normalized parameter space, with noise augmentation ---
@@ -152,11 +141,16 @@ def main(args: Args) -> dict:
         if step % 10 == 0:
             writer.add_scalar("losses/recon_mse", loss.item(), step)
         if step % args.state_every == 0 and step < args.steps:
-            save_training_state(state_path, args, step, {"model": model, "optimizer": optimizer}, run_name=run_name)
+            save_training_state(
+                state_path, args, step, {"model": model, "optimizer": optimizer}, inputs, WHO, run_name=run_name
+            )
         if step % args.log_every == 0 or step == args.steps:
             sps = (step - start_step) / (time.time() - start)
-            print(f"step {step}/{args.steps} | mse {loss.item():.2e} | {sps:.1f} steps/s | "
-                  f"ETA {(args.steps - step) / sps / 60:.1f} min", flush=True)
+            print(
+                f"step {step}/{args.steps} | mse {loss.item():.2e} | {sps:.1f} steps/s | "
+                f"ETA {(args.steps - step) / sps / 60:.1f} min",
+                flush=True,
+            )
 
     # --- evaluate where it matters: each task's best checkpoint, original vs decoded, same episodes ---
     model.eval()
@@ -167,9 +161,13 @@ def main(args: Args) -> dict:
         decoded = model.denormalize(model(model.normalize(best)))
     tasks = [get_task(suite_name, i) for i in task_ids]
     actor_args = first["actor_args"]
-    eval_seed = first["args"]["eval_seed"]
-    original = evaluate(load_flat_params(Actor(**actor_args, num_tasks=len(tasks)), best), tasks, args.eval_episodes, eval_seed)
-    recon = evaluate(load_flat_params(Actor(**actor_args, num_tasks=len(tasks)), decoded), tasks, args.eval_episodes, eval_seed)
+    eval_seed = first["eval_seed"]
+    original = evaluate(
+        load_flat_params(Actor(**actor_args, num_tasks=len(tasks)), best), tasks, args.eval_episodes, eval_seed
+    )
+    recon = evaluate(
+        load_flat_params(Actor(**actor_args, num_tasks=len(tasks)), decoded), tasks, args.eval_episodes, eval_seed
+    )
     print(f"\nreconstruction MSE (normalized, all {len(x)} checkpoints): {recon_mse.mean():.2e}")
     print("| task | condition | best checkpoint return | decoded return |\n|---|---|---|---|")
     for k, t in enumerate(tasks):
@@ -181,21 +179,37 @@ def main(args: Args) -> dict:
 
     # --- save: weights + constructor args (normalizer inside) + latents + vars(args), atomically ---
     artifact = {
-        "kind": KIND, "version": 1, "suite": suite_name, "train_task_ids": task_ids,
-        "model_args": {"chunk_sizes": model.chunk_sizes, "latent_dim": args.latent_dim,
-                       "input_noise": args.input_noise, "latent_noise": args.latent_noise},
-        "state_dict": model.state_dict(), "actor_args": actor_args, "layout": first["layout"],
-        "latents": latents, "task_index": task_of_row,
+        "kind": KIND,
+        "version": 1,
+        "suite": suite_name,
+        "train_task_ids": task_ids,
+        "model_args": {
+            "chunk_sizes": model.chunk_sizes,
+            "latent_dim": args.latent_dim,
+            "input_noise": args.input_noise,
+            "latent_noise": args.latent_noise,
+        },
+        "state_dict": model.state_dict(),
+        "actor_args": actor_args,
+        "layout": first["layout"],
+        "latents": latents,
+        "task_index": task_of_row,
         "task_params": torch.tensor([get_task(suite_name, int(i)).params for i in task_of_row]),
         "returns": torch.cat([collection[i]["returns"] for i in task_ids]),
-        "eval": {"recon_mse": recon_mse.mean().item(), "original_return": original.mean(1).tolist(),
-                 "decoded_return": recon.mean(1).tolist()},
-        "eval_seed": eval_seed, "args": vars(args),
+        "eval": {
+            "recon_mse": recon_mse.mean().item(),
+            "original_return": original.mean(1).tolist(),
+            "decoded_return": recon.mean(1).tolist(),
+        },
+        "eval_seed": eval_seed,
+        "data": os.path.abspath(args.data),
+        "params_digest": params_digest([collection[i]["params"] for i in task_ids]),
+        "args": vars(args),
     }
-    save_atomic(artifact, args.out)
+    save_atomic(artifact, args.out, WHO)
     if os.path.exists(state_path):
         os.remove(state_path)
-    print(f"ae_train: wrote {args.out}")
+    print(f"{WHO}: wrote {args.out}")
     return artifact
 
 

@@ -1,9 +1,16 @@
-# GenHyper shared module: only what must stay identical across stages.
+# GenHyper shared module: only what must stay identical across stages. Each block says why it lives here.
 #   task suites (Cheetah-Vel, Ant-Dir), the SAC actor whose weights are generated, parameter
-#   flattening, deterministic evaluation rollouts, and atomic artifact I/O.
+#   flattening, deterministic evaluation rollouts, the SAC building blocks, the parameter autoencoder,
+#   the policy file format, input and output checks, atomic artifact I/O and resumable training.
+# Stage scripts import this module and libraries, never each other.
 # Definitions follow ../shared/DESIGN.md (Prompt-DT / PEARL task definitions, 200-step episodes).
+import hashlib
+import json
 import math
 import os
+import re
+import shutil
+import tempfile
 from dataclasses import dataclass
 
 import gymnasium as gym
@@ -12,20 +19,60 @@ import torch
 import torch.nn as nn
 
 # ----------------------------------------------------------------------------------------------
-# Task suites
+# Task suites: every stage must train and evaluate on the same task definitions
 # ----------------------------------------------------------------------------------------------
 # Ant-Dir goal directions in radians, as stored by Prompt-DT (drawn uniformly in [0, 2pi]).
 ANT_DIR_GOALS = (
-    1.2033605945679715, 0.42663053293975295, 4.944775479235424, 4.123865140631488, 4.005661927041337,
-    3.6166196447991155, 0.2454395410534735, 2.2482091824000023, 5.941902704664186, 0.3772718531319245,
-    5.428936649786095, 5.512178944021152, 0.32165928764709933, 4.099267058824251, 3.4667560926228758,
-    3.754286493596681, 3.0380999478653634, 1.7780670544024204, 1.87066585880318, 3.5280645037970855,
-    2.488439431116824, 4.9555527108165744, 2.629414941289294, 0.9041750006610754, 0.9481747251390378,
-    0.3470916400248258, 4.511560745487209, 1.8366841068540096, 1.2489330732603883, 5.223613581580657,
-    3.5687934580622827, 0.5173559024487111, 3.42432703215533, 0.9987672483128179, 4.252223478300645,
-    0.7443831939965014, 2.795992744398332, 5.579358183330077, 5.009380886994954, 0.42712294662677097,
-    6.036807514750099, 4.141909635790574, 4.516203325267859, 4.672030605450681, 5.577812002817041,
-    0.8416054504725834, 4.881875268913003, 5.26525595696687, 5.210675507763471, 0.1831988121347493,
+    1.2033605945679715,
+    0.42663053293975295,
+    4.944775479235424,
+    4.123865140631488,
+    4.005661927041337,
+    3.6166196447991155,
+    0.2454395410534735,
+    2.2482091824000023,
+    5.941902704664186,
+    0.3772718531319245,
+    5.428936649786095,
+    5.512178944021152,
+    0.32165928764709933,
+    4.099267058824251,
+    3.4667560926228758,
+    3.754286493596681,
+    3.0380999478653634,
+    1.7780670544024204,
+    1.87066585880318,
+    3.5280645037970855,
+    2.488439431116824,
+    4.9555527108165744,
+    2.629414941289294,
+    0.9041750006610754,
+    0.9481747251390378,
+    0.3470916400248258,
+    4.511560745487209,
+    1.8366841068540096,
+    1.2489330732603883,
+    5.223613581580657,
+    3.5687934580622827,
+    0.5173559024487111,
+    3.42432703215533,
+    0.9987672483128179,
+    4.252223478300645,
+    0.7443831939965014,
+    2.795992744398332,
+    5.579358183330077,
+    5.009380886994954,
+    0.42712294662677097,
+    6.036807514750099,
+    4.141909635790574,
+    4.516203325267859,
+    4.672030605450681,
+    5.577812002817041,
+    0.8416054504725834,
+    4.881875268913003,
+    5.26525595696687,
+    5.210675507763471,
+    0.1831988121347493,
 )
 
 
@@ -52,9 +99,7 @@ class Suite:
 
 SUITES = {
     "cheetah-vel": Suite("cheetah-vel", "HalfCheetah-v5", {}, 40, (2, 7, 15, 23, 26), ("velocity",)),
-    "ant-dir": Suite(
-        "ant-dir", "Ant-v5", {"include_cfrc_ext_in_observation": False}, 50, (6, 17, 23, 30, 41), ("direction",)
-    ),
+    "ant-dir": Suite("ant-dir", "Ant-v5", {"include_cfrc_ext_in_observation": False}, 50, (6, 17, 23, 30, 41), ("direction",)),
 }
 
 
@@ -66,8 +111,12 @@ class Task:
 
     def to_dict(self) -> dict:
         """Plain-value form stored in artifacts."""
-        return {"suite": self.suite, "index": self.index, "params": list(self.params),
-                "param_names": list(SUITES[self.suite].param_names)}
+        return {
+            "suite": self.suite,
+            "index": self.index,
+            "params": list(self.params),
+            "param_names": list(SUITES[self.suite].param_names),
+        }
 
 
 def get_suite(name: str, arg: str = "--suite") -> Suite:
@@ -116,7 +165,8 @@ def make_env(task: Task) -> gym.Env:
 
 
 # ----------------------------------------------------------------------------------------------
-# The actor whose weights are generated (CleanRL's SAC actor)
+# The actor whose weights are generated (CleanRL's SAC actor): experts are trained as it, generated
+# vectors are loaded into it, fine-tuning starts from it; one class, or a vector means nothing
 # ----------------------------------------------------------------------------------------------
 LOG_STD_MAX = 2
 LOG_STD_MIN = -5
@@ -151,8 +201,9 @@ class Actor(nn.Module):
     the state_dict keys and per-task layout are the same, so task k's slice is a plain Actor.
     """
 
-    def __init__(self, obs_dim: int, act_dim: int, hidden: int = 128, action_low=None, action_high=None,
-                 num_tasks: int | None = None):
+    def __init__(
+        self, obs_dim: int, act_dim: int, hidden: int = 128, action_low=None, action_high=None, num_tasks: int | None = None
+    ):
         super().__init__()
         self.fc1 = linear(obs_dim, hidden, num_tasks)
         self.fc2 = linear(hidden, hidden, num_tasks)
@@ -222,7 +273,8 @@ def load_flat_params(actor: Actor, flat: torch.Tensor) -> Actor:
 
 
 # ----------------------------------------------------------------------------------------------
-# Deterministic evaluation rollouts
+# Deterministic evaluation rollouts: every return a stage reports (checkpoints, decoded and generated
+# policies, fine-tuning curves) comes from this one protocol, so the numbers compare across files
 # ----------------------------------------------------------------------------------------------
 @torch.no_grad()
 def evaluate(actor: Actor, tasks: list, episodes: int = 1, seed: int = 0) -> np.ndarray:
@@ -250,27 +302,312 @@ def evaluate(actor: Actor, tasks: list, episodes: int = 1, seed: int = 0) -> np.
 
 
 # ----------------------------------------------------------------------------------------------
-# Artifacts: plain dicts of tensors and plain values, written atomically, read without pickled code
+# SAC building blocks: the collector trains experts with them and fine-tuning continues with them;
+# one copy, so fine-tuning with its additions switched off is the collector's SAC (tested)
 # ----------------------------------------------------------------------------------------------
-def write_atomic(path: str, write) -> None:
-    """`write(tmp)` writes the file to `path.tmp`, then it is renamed: a crash never leaves a half-written `path`."""
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+class SoftQNetwork(nn.Module):
+    """Q(s, a): 2 hidden layers; with num_tasks=K, K independent critics on (K, batch, .)."""
+
+    def __init__(self, obs_dim: int, act_dim: int, hidden: int, num_tasks: int | None = None):
+        super().__init__()
+        self.fc1 = linear(obs_dim + act_dim, hidden, num_tasks)
+        self.fc2 = linear(hidden, hidden, num_tasks)
+        self.fc3 = linear(hidden, 1, num_tasks)
+
+    def forward(self, x, a):
+        x = torch.cat([x, a], -1)
+        x = torch.relu(self.fc1(x))
+        x = torch.relu(self.fc2(x))
+        return self.fc3(x).squeeze(-1)
+
+
+class ReplayBuffer:
+    """One ring buffer per task, stored together as (tasks, capacity, ...) tensors.
+
+    All tasks step together, so they share the write position; each task samples its own indices.
+    """
+
+    FIELDS = ("obs", "next_obs", "actions", "rewards", "dones")
+
+    def __init__(self, num_tasks: int, capacity: int, obs_dim: int, act_dim: int):
+        self.capacity, self.pos, self.size = capacity, 0, 0
+        self.obs = torch.zeros(num_tasks, capacity, obs_dim)
+        self.next_obs = torch.zeros(num_tasks, capacity, obs_dim)
+        self.actions = torch.zeros(num_tasks, capacity, act_dim)
+        self.rewards = torch.zeros(num_tasks, capacity)
+        self.dones = torch.zeros(num_tasks, capacity)
+
+    def add(self, obs, next_obs, actions, rewards, dones):
+        for name, value in zip(self.FIELDS, (obs, next_obs, actions, rewards, dones)):
+            getattr(self, name)[:, self.pos] = torch.as_tensor(value, dtype=torch.float32)
+        self.pos = (self.pos + 1) % self.capacity
+        self.size = min(self.size + 1, self.capacity)
+
+    def sample(self, batch_size: int):
+        num_tasks = self.obs.shape[0]
+        idx = torch.randint(0, self.size, (num_tasks, batch_size))  # (tasks, batch)
+        rows = torch.arange(num_tasks).unsqueeze(1)
+        return [getattr(self, name)[rows, idx] for name in self.FIELDS]
+
+    def state_dict(self) -> dict:
+        return {"pos": self.pos, "size": self.size, **{n: getattr(self, n)[:, : self.size].clone() for n in self.FIELDS}}
+
+    def load_state_dict(self, state: dict):
+        self.pos, self.size = state["pos"], state["size"]
+        for name in self.FIELDS:
+            getattr(self, name)[:, : self.size] = state[name]
+
+
+def build_sac(actor: Actor, obs_dim: int, act_dim: int, args, num_tasks: int | None = None) -> tuple[dict, torch.Tensor]:
+    """The SAC around `actor` (K = num_tasks task-batched, or one task): twin critics drawn from the
+    current RNG, their target copies, Adam optimizers at args.policy_lr and args.q_lr, and the log
+    temperatures (K,) (one for a single task) starting at log(args.alpha), learned when args.autotune."""
+    qf1, qf2 = SoftQNetwork(obs_dim, act_dim, args.hidden, num_tasks), SoftQNetwork(obs_dim, act_dim, args.hidden, num_tasks)
+    qf1_target, qf2_target = (
+        SoftQNetwork(obs_dim, act_dim, args.hidden, num_tasks),
+        SoftQNetwork(obs_dim, act_dim, args.hidden, num_tasks),
+    )
+    qf1_target.load_state_dict(qf1.state_dict())
+    qf2_target.load_state_dict(qf2.state_dict())
+    qf1_target.requires_grad_(False)  # moved by Polyak averaging only; the TD term differentiates through them to the actor
+    qf2_target.requires_grad_(False)
+    log_alpha = torch.full((num_tasks or 1,), math.log(args.alpha), requires_grad=args.autotune)
+    sac = {
+        "actor": actor,
+        "qf1": qf1,
+        "qf2": qf2,
+        "qf1_target": qf1_target,
+        "qf2_target": qf2_target,
+        "q_optimizer": torch.optim.Adam([*qf1.parameters(), *qf2.parameters()], lr=args.q_lr),
+        "actor_optimizer": torch.optim.Adam(actor.parameters(), lr=args.policy_lr),
+        "a_optimizer": torch.optim.Adam([log_alpha], lr=args.q_lr),
+    }
+    return sac, log_alpha
+
+
+def sac_update(step: int, batch: list, sac: dict, log_alpha: torch.Tensor, args, actor_penalty=None) -> dict:
+    """One SAC update of K tasks at once (CleanRL's sac_continuous_action.py); every loss is a sum of per-task means.
+
+    `batch` holds (K, B, .) tensors (obs, next_obs, actions, rewards, dones), `sac` the networks and
+    optimizers by name, `log_alpha` (K,) the temperatures; `args` gives gamma, tau, policy_frequency,
+    target_network_frequency and autotune. `actor_penalty(batch, min_qf_pi)` -> ((K,) loss, logs) is
+    added to the actor loss (fine-tuning's TD regularizer, eq. 6). Adam is elementwise, so one
+    optimizer over the stacked parameters is K independent optimizers: task k's update is its
+    single-task update (tested). Returns per-task losses, detached, for logging.
+    """
+    actor, qf1, qf2, qf1_target, qf2_target = (sac[k] for k in ("actor", "qf1", "qf2", "qf1_target", "qf2_target"))
+    b_obs, b_next_obs, b_actions, b_rewards, b_dones = batch
+    alpha = log_alpha.detach().exp()[:, None]  # (K, 1)
+    # --- critic, eq. (5): soft Bellman target from the target critics and a fresh next action ---
+    with torch.no_grad():
+        next_actions, next_log_pi, _ = actor.get_action(b_next_obs)
+        min_qf_next = torch.min(qf1_target(b_next_obs, next_actions), qf2_target(b_next_obs, next_actions))
+        next_q_value = b_rewards + (1 - b_dones) * args.gamma * (min_qf_next - alpha * next_log_pi.squeeze(-1))  # (K, B)
+    qf1_loss = ((qf1(b_obs, b_actions) - next_q_value) ** 2).mean(1)  # (K,)
+    qf2_loss = ((qf2(b_obs, b_actions) - next_q_value) ** 2).mean(1)
+    sac["q_optimizer"].zero_grad()
+    (qf1_loss + qf2_loss).sum().backward()
+    sac["q_optimizer"].step()
+    logs = {"qf1_loss": qf1_loss.detach(), "qf2_loss": qf2_loss.detach()}
+
+    # --- actor and temperature: TD3-style delayed update, compensated by policy_frequency steps ---
+    if step % args.policy_frequency == 0:
+        for _ in range(args.policy_frequency):
+            pi, log_pi, _ = actor.get_action(b_obs)
+            min_qf_pi = torch.min(qf1(b_obs, pi), qf2(b_obs, pi))
+            actor_loss = (alpha * log_pi.squeeze(-1) - min_qf_pi).mean(1)  # (K,)
+            if actor_penalty is not None:
+                penalty, penalty_logs = actor_penalty(batch, min_qf_pi)
+                actor_loss = actor_loss + penalty
+                logs.update(penalty_logs)
+            sac["actor_optimizer"].zero_grad()
+            actor_loss.sum().backward()
+            sac["actor_optimizer"].step()
+            logs["actor_loss"] = actor_loss.detach()
+            if args.autotune:  # towards the target entropy -act_dim
+                with torch.no_grad():
+                    _, log_pi, _ = actor.get_action(b_obs)
+                target_entropy = -b_actions.shape[-1]  # -act_dim
+                alpha_loss = (-log_alpha.exp()[:, None] * (log_pi.squeeze(-1) + target_entropy)).mean(1)
+                sac["a_optimizer"].zero_grad()
+                alpha_loss.sum().backward()
+                sac["a_optimizer"].step()
+                alpha = log_alpha.detach().exp()[:, None]
+
+    # --- target critics: Polyak averaging ---
+    if step % args.target_network_frequency == 0:
+        with torch.no_grad():
+            for net, target in ((qf1, qf1_target), (qf2, qf2_target)):
+                for p, tp in zip(net.parameters(), target.parameters()):
+                    tp.lerp_(p, args.tau)  # tp <- tau * p + (1 - tau) * tp
+    return logs
+
+
+# ----------------------------------------------------------------------------------------------
+# The parameter autoencoder (Make-An-Agent's): ae_train.py trains it, hyplatent_train.py trains its
+# decoder on (eq. 2) and decodes generated latents with it; the decoding must be the same function
+# ----------------------------------------------------------------------------------------------
+def augment(x: torch.Tensor, f: float) -> torch.Tensor:
+    """Make-An-Agent's noise augmentation: x <- randn * f + x * (1 - f)."""
+    return torch.randn_like(x) * f + x * (1 - f)
+
+
+class ParamAutoencoder(nn.Module):
+    """Flat actor parameters (B, P) <-> two latent tokens (B, 2, latent_dim).
+
+    The vector is split into chunks (first layer | rest); each chunk has its own bias-free linear
+    encoder, the stacked tokens are LayerNorm-ed and clamped to [-1, 1]; each token has its own
+    bias-free linear decoder back to its chunk. The min-max normalizer (features to [-1, 1]) lives in
+    the module as buffers, so a saved state_dict is everything needed to decode a policy.
+    """
+
+    def __init__(self, chunk_sizes: list, latent_dim: int = 1024, input_noise: float = 0.001, latent_noise: float = 0.01):
+        super().__init__()
+        self.chunk_sizes, self.input_noise, self.latent_noise = list(chunk_sizes), input_noise, latent_noise
+        self.encoders = nn.ModuleList(nn.Linear(c, latent_dim, bias=False) for c in chunk_sizes)
+        self.norm = nn.LayerNorm(latent_dim)
+        self.decoders = nn.ModuleList(nn.Linear(latent_dim, c, bias=False) for c in chunk_sizes)
+        self.register_buffer("x_min", torch.zeros(sum(chunk_sizes)))
+        self.register_buffer("x_max", torch.ones(sum(chunk_sizes)))
+
+    def normalize(self, params):  # raw parameters -> [-1, 1] per feature
+        return 2 * (params - self.x_min) / (self.x_max - self.x_min).clamp_min(1e-8) - 1
+
+    def denormalize(self, x):  # [-1, 1] -> raw parameters
+        return (x + 1) / 2 * (self.x_max - self.x_min).clamp_min(1e-8) + self.x_min
+
+    def encode(self, x):  # normalized (B, P) -> (B, 2, latent_dim)
+        if self.training:
+            x = augment(x, self.input_noise)
+        z = torch.stack([enc(c) for enc, c in zip(self.encoders, x.split(self.chunk_sizes, dim=-1))], dim=1)
+        z = self.norm(z)
+        if self.training:
+            z = augment(z, self.latent_noise)
+        return z.clamp(-1, 1)
+
+    def decode(self, z):  # (B, 2, latent_dim) -> normalized (B, P)
+        return torch.cat([dec(z[:, i]) for i, dec in enumerate(self.decoders)], dim=-1)
+
+    def forward(self, x):
+        return self.decode(self.encode(x))
+
+
+# ----------------------------------------------------------------------------------------------
+# Checks before any work: every stage refuses bad numbers and unusable paths the same way, in one line
+# ----------------------------------------------------------------------------------------------
+def flag(name: str) -> str:
+    """An Args field as the user typed it: learning_starts -> --learning-starts."""
+    return "--" + name.replace("_", "-")
+
+
+def check_args(who: str, args, at_least: dict = (), positive: tuple = (), non_negative: tuple = (), unit: tuple = ()) -> None:
+    """One-line errors for numbers out of range: `at_least` {name: minimum} for counts, `positive` for
+    rates that must be > 0, `non_negative` for weights that may be 0 (off), `unit` for fractions in [0, 1]."""
+    for name, minimum in dict(at_least).items():
+        if getattr(args, name) < minimum:
+            raise SystemExit(f"{who}: {flag(name)} {getattr(args, name)}: expected an integer >= {minimum}")
+    for name in positive:
+        if not getattr(args, name) > 0:  # also refuses nan
+            raise SystemExit(f"{who}: {flag(name)} {getattr(args, name)}: expected a number > 0")
+    for name in non_negative:
+        if not getattr(args, name) >= 0:
+            raise SystemExit(f"{who}: {flag(name)} {getattr(args, name)}: expected a number >= 0")
+    for name in unit:
+        if not 0 <= getattr(args, name) <= 1:
+            raise SystemExit(f"{who}: {flag(name)} {getattr(args, name)}: expected a number in [0, 1]")
+
+
+def check_output(who: str, arg: str, path: str, inputs: tuple = ()) -> None:
+    """Refuses, before any work, an output path that is a folder, one of the stage's inputs, or in a
+    place that cannot be written (a read-only folder, a file where a folder is needed)."""
+    if not path or path.endswith(os.sep):
+        raise SystemExit(f"{who}: {arg} {path!r}: expected a file path")
+    if os.path.isdir(path):
+        raise SystemExit(f"{who}: {arg} {path}: is a folder, expected a file path")
+    for source in inputs:
+        if os.path.realpath(source) == os.path.realpath(path):
+            raise SystemExit(
+                f"{who}: {arg} {path}: is one of this stage's inputs; it would be overwritten, choose another path"
+            )
+    folder = os.path.dirname(os.path.abspath(path))
+    while not os.path.exists(folder):  # the nearest existing folder is where the missing ones will be made
+        folder = os.path.dirname(folder)
+    if not os.path.isdir(folder):
+        raise SystemExit(f"{who}: {arg} {path}: {folder} is a file, not a folder")
+    try:  # write a probe: permission bits alone do not tell (root, read-only mounts)
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".genhyper-probe-")
+        os.close(fd)
+        os.remove(probe)
+    except OSError as e:
+        raise SystemExit(f"{who}: {arg} {path}: cannot write in {folder} ({e.strerror})")
+
+
+def check_finite(who: str, path: str, value, name: str = "") -> None:
+    """Refuses NaN or inf anywhere in the tensors of `value` (nested dicts and lists too)."""
+    if isinstance(value, torch.Tensor):
+        if value.is_floating_point() and not torch.isfinite(value).all():
+            raise SystemExit(f"{who}: {path}: {name} holds NaN or inf values")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            check_finite(who, path, item, f"{name}.{key}" if name else str(key))
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            check_finite(who, path, item, name)
+    elif isinstance(value, float) and not math.isfinite(value):
+        raise SystemExit(f"{who}: {path}: {name} holds NaN or inf values")
+
+
+# ----------------------------------------------------------------------------------------------
+# Artifacts: plain dicts of tensors and plain values, written atomically, read without pickled code;
+# every stage writes and reads them, so writing and checking them is one code
+# ----------------------------------------------------------------------------------------------
+def write_atomic(path: str, write, who: str = "genhyper") -> None:
+    """`write(tmp)` writes the file to `path.tmp`, then it is renamed: a crash never leaves a half-written
+    `path`. A failed write (full disk, permission) is one line naming the file, and leaves no `.tmp`."""
     tmp = f"{path}.tmp"
-    write(tmp)
-    os.replace(tmp, path)
+    try:
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        write(tmp)
+        os.replace(tmp, path)
+    except (OSError, RuntimeError) as e:  # torch.save reports a full disk as a RuntimeError
+        if os.path.isfile(tmp) or os.path.islink(tmp):
+            os.remove(tmp)
+        if isinstance(e, OSError):
+            reason = e.strerror or str(e)
+        else:
+            free = shutil.disk_usage(os.path.dirname(os.path.abspath(tmp))).free
+            reason = f"the write failed; {free / 2**20:.0f} MiB free on its disk"
+        raise SystemExit(f"{who}: {path}: could not write it ({reason}); nothing was written")
 
 
-def write_text_atomic(path: str, text: str) -> None:
+def write_text_atomic(path: str, text: str, who: str = "genhyper") -> None:
     """A text file (JSON, a markdown table), atomically (write_atomic)."""
+
     def write(tmp: str) -> None:
         with open(tmp, "w") as f:
             f.write(text)
-    write_atomic(path, write)
+
+    write_atomic(path, write, who)
 
 
-def save_atomic(obj: dict, path: str) -> None:
+def write_json_atomic(path: str, obj, who: str = "genhyper") -> None:
+    """Strict JSON (no bare NaN or Infinity: non-finite numbers become null), atomically."""
+
+    def strict(x):
+        if isinstance(x, float) and not math.isfinite(x):
+            return None
+        if isinstance(x, dict):
+            return {k: strict(v) for k, v in x.items()}
+        if isinstance(x, (list, tuple)):
+            return [strict(v) for v in x]
+        return x
+
+    write_text_atomic(path, json.dumps(strict(obj), indent=1, allow_nan=False), who)
+
+
+def save_atomic(obj: dict, path: str, who: str = "genhyper") -> None:
     """torch.save of an artifact dict, atomically (write_atomic)."""
-    write_atomic(path, lambda tmp: torch.save(obj, tmp))
+    write_atomic(path, lambda tmp: torch.save(obj, tmp), who)
 
 
 def load_artifact(path: str, kind: str, required: tuple = (), who: str = "genhyper") -> dict:
@@ -290,49 +627,157 @@ def load_artifact(path: str, kind: str, required: tuple = (), who: str = "genhyp
     return obj
 
 
+# ----------------------------------------------------------------------------------------------
+# The policy file: one format for every policy a stage hands on (expert checkpoints, generated
+# policies, fine-tuned actors), so "start from a policy" is one code path whatever made it
+# ----------------------------------------------------------------------------------------------
+POLICIES = "policies"
+POLICY_FIELDS = ("task", "actor_args", "layout", "params", "returns", "episode_returns", "eval_seed", "origin")
+
+
+def policy_file(
+    task: Task, actor_args: dict, layout: list, params, episode_returns, eval_seed: int, origin: dict, args, **extra
+) -> dict:
+    """The policy artifact: N policies of one actor layout for one task, each with its evaluated returns.
+
+    params (N, P) float32 in `layout` order (rebuild with Actor(**actor_args) and load_flat_params);
+    episode_returns (N, episodes) from deterministic episodes with reset seeds eval_seed + e on `task`;
+    origin {"stage": which script made them, ...plain values saying how}. `extra` adds stage fields
+    (a collection's checkpoint `steps`, a fine-tuning run's `curve`).
+    """
+    episode_returns = torch.as_tensor(episode_returns, dtype=torch.float32)
+    return {
+        "kind": POLICIES,
+        "version": 1,
+        "task": task.to_dict(),
+        "actor_args": actor_args,
+        "layout": layout,
+        "params": torch.as_tensor(params, dtype=torch.float32).clone(),
+        "returns": episode_returns.mean(1),
+        "episode_returns": episode_returns.clone(),
+        "eval_seed": eval_seed,
+        "origin": origin,
+        "args": vars(args),
+        **extra,
+    }
+
+
+def load_policies(path: str, who: str) -> dict:
+    """A policy file, checked: known task, a layout that fits its parameters, finite parameters and
+    returns, and a file named task_XX.pt holding task XX."""
+    data = load_artifact(path, POLICIES, POLICY_FIELDS, who=who)
+    task = data["task"]
+    if not isinstance(task, dict) or task.get("suite") not in SUITES or task.get("index") is None:
+        raise SystemExit(f"{who}: {path}: its task {task!r} is not a task of a known suite")
+    if list(task["params"]) != list(get_task(task["suite"], task["index"]).params):
+        raise SystemExit(
+            f"{who}: {path}: task {task['index']} of {task['suite']} has other MDP parameters than {task['params']}"
+        )
+    match = re.fullmatch(r"task_(\d+)\.pt", os.path.basename(path))
+    if match and int(match.group(1)) != task["index"]:
+        raise SystemExit(f"{who}: {path}: the file is named for task {int(match.group(1))} but holds task {task['index']}")
+    size = sum(math.prod(shape) for _, shape in data["layout"])
+    params, returns, episodes = data["params"], data["returns"], data["episode_returns"]
+    if params.dim() != 2 or params.shape[1] != size or len(params) == 0:
+        raise SystemExit(f"{who}: {path}: params have shape {list(params.shape)}, its layout needs (N >= 1, {size})")
+    if returns.shape != (len(params),) or episodes.dim() != 2 or len(episodes) != len(params):
+        raise SystemExit(
+            f"{who}: {path}: returns {list(returns.shape)} / episode_returns {list(episodes.shape)} "
+            f"do not match its {len(params)} policies"
+        )
+    for name in ("params", "returns", "episode_returns"):
+        check_finite(who, path, data[name], name)
+    return data
+
+
+def params_digest(params: list) -> str:
+    """SHA-1 of policy parameters, in order: a later stage checks it reads the checkpoints an earlier one was trained on."""
+    digest = hashlib.sha1()
+    for p in params:
+        digest.update(p.contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def collection_files(folder: str) -> list:
+    """The task files load_collection reads, as paths (the inputs an output must not overwrite)."""
+    names = sorted(n for n in os.listdir(folder) if re.fullmatch(r"task_\d+\.pt", n)) if os.path.isdir(folder) else []
+    return [os.path.join(folder, n) for n in names]
+
+
 def load_collection(folder: str, who: str, arg: str = "--data") -> dict:
-    """{task index: sac_collect artifact} for every task_XX.pt in `folder`; one suite, one actor layout."""
-    names = sorted(n for n in os.listdir(folder) if n.startswith("task_") and n.endswith(".pt")) if os.path.isdir(folder) else []
-    if not names:
+    """{task index: policy file} for every task_XX.pt in `folder`; one suite, one actor layout."""
+    paths = collection_files(folder)
+    if not paths:
         raise SystemExit(f"{who}: {arg} {folder}: no task files (task_XX.pt from sac_collect.py) found")
     collection, first = {}, None
-    for name in names:
-        path = os.path.join(folder, name)
-        data = load_artifact(path, "sac_collect", ("task", "actor_args", "layout", "params", "returns"), who=who)
+    for path in paths:
+        data = load_policies(path, who)
         if first is None:
             first = (path, data)
         elif data["task"]["suite"] != first[1]["task"]["suite"]:
-            raise SystemExit(f"{who}: {arg} {folder}: mixes suites ({path} is {data['task']['suite']!r}, "
-                             f"{first[0]} is {first[1]['task']['suite']!r})")
+            raise SystemExit(
+                f"{who}: {arg} {folder}: mixes suites ({path} is {data['task']['suite']!r}, "
+                f"{first[0]} is {first[1]['task']['suite']!r})"
+            )
         elif data["layout"] != first[1]["layout"] or data["actor_args"] != first[1]["actor_args"]:
             raise SystemExit(f"{who}: {arg} {folder}: mixes actor layouts ({path} differs from {first[0]})")
+        if data["task"]["index"] in collection:
+            raise SystemExit(f"{who}: {arg} {folder}: holds task {data['task']['index']} twice")
         collection[data["task"]["index"]] = data
     return collection
 
 
 # ----------------------------------------------------------------------------------------------
-# Resumable training: a killed run started again with the same arguments continues where it stopped
+# Resumable training: a killed run started again with the same arguments and inputs continues where
+# it stopped; every training stage resumes by the same rules
 # ----------------------------------------------------------------------------------------------
 PLUMBING_ARGS = ("log_every", "state_every", "runs_dir")  # a resumed run may change these
 
 
-def save_training_state(path: str, args, step: int, stateful: dict, **extra) -> None:
-    """Atomically saves every object's state_dict(), the RNG, `extra` values and the step."""
-    save_atomic({"kind": "training_state", "version": 1, "args": vars(args), "step": step, "rng": torch.get_rng_state(),
-                 **{name: obj.state_dict() for name, obj in stateful.items()}, **extra}, path)
+def fingerprint(paths) -> dict:
+    """{absolute path: [size, mtime_ns]} of input files: a resume state made from other inputs is refused."""
+    return {os.path.abspath(p): [os.stat(p).st_size, os.stat(p).st_mtime_ns] for p in paths}
 
 
-def resume_training_state(path: str, args, stateful: dict, who: str) -> dict | None:
-    """Loads a state saved by the same arguments into the objects and the RNG; None when there is none."""
+def save_training_state(path: str, args, step: int, stateful: dict, inputs: dict, who: str, **extra) -> None:
+    """Atomically saves every object's state_dict(), the RNG, the inputs' fingerprint, `extra` values and the step."""
+    save_atomic(
+        {
+            "kind": "training_state",
+            "version": 1,
+            "args": vars(args),
+            "inputs": inputs,
+            "step": step,
+            "rng": torch.get_rng_state(),
+            **{name: obj.state_dict() for name, obj in stateful.items()},
+            **extra,
+        },
+        path,
+        who,
+    )
+
+
+def resume_training_state(path: str, args, stateful: dict, inputs: dict, who: str) -> dict | None:
+    """Loads a state saved by the same arguments from the same inputs into the objects and the RNG; None when there is none."""
     if not os.path.exists(path):
         return None
-    state = load_artifact(path, "training_state", ("args", "step", "rng", *stateful), who=who)
+    state = load_artifact(path, "training_state", ("args", "inputs", "step", "rng", *stateful), who=who)
     current = vars(args)
-    changed = sorted(k for k in set(state["args"]) | set(current)
-                     if k not in PLUMBING_ARGS and state["args"].get(k) != current.get(k))
+    changed = sorted(
+        k for k in set(state["args"]) | set(current) if k not in PLUMBING_ARGS and state["args"].get(k) != current.get(k)
+    )
     if changed:
-        raise SystemExit(f"{who}: {path}: resume state from other arguments ({', '.join(changed)}); "
-                         "rerun with the same arguments or delete it")
+        raise SystemExit(
+            f"{who}: {path}: resume state from other arguments ({', '.join(changed)}); "
+            "rerun with the same arguments or delete it"
+        )
+    moved = sorted(set(state["inputs"]) ^ set(inputs))
+    edited = sorted(p for p in set(state["inputs"]) & set(inputs) if list(state["inputs"][p]) != list(inputs[p]))
+    if moved or edited:
+        raise SystemExit(
+            f"{who}: {path}: resume state made from other inputs ({', '.join(moved + edited)} changed); "
+            "restore them or delete the state"
+        )
     for name, obj in stateful.items():
         obj.load_state_dict(state[name])
     torch.set_rng_state(state["rng"])

@@ -2,11 +2,12 @@
 # eqs. 2-4, Algorithm 1), and its zero-shot evaluation on held-out tasks (paper VII-A, Table I).
 # The generator maps (noise, MDP parameters) to a latent policy; the decoder of stage 2, trained on
 # with the generator through the parameter-space reconstruction of eq. (2), turns it into an actor.
-# Reads: the autoencoder of ae_train.py, the collection folder (paired experts, baselines).  Writes: one .pt
-# from which a policy for any task parameter can be generated, and the zero-shot table as JSON.
+# Reads: the autoencoder of ae_train.py, the collection folder (paired experts, baselines).
+# Writes: one .pt from which a policy for any task parameter can be generated; the zero-shot table as
+# <out>_zeroshot.json; the generated policies of each test task as policy files
+# <out>_generated/task_XX.pt (common.policy_file: the format finetune_tdreg.py starts from).
 #   python hyplatent_train.py --ae artifacts/ae.pt --out artifacts/hyplatent.pt
 #   python hyplatent_train.py --out artifacts/hyplatent.pt --eval-only      # table of a saved checkpoint
-import json
 import math
 import os
 import time
@@ -20,11 +21,31 @@ import torch.nn.functional as F
 import tyro
 from torch.utils.tensorboard import SummaryWriter
 
-from ae_train import ParamAutoencoder
-from common import (Actor, evaluate, flatten_params, get_suite, get_task, load_artifact, load_collection, load_flat_params,
-                    resume_training_state, save_atomic, save_training_state, write_text_atomic)
+from common import (
+    Actor,
+    ParamAutoencoder,
+    check_args,
+    check_finite,
+    check_output,
+    collection_files,
+    evaluate,
+    fingerprint,
+    flatten_params,
+    get_suite,
+    get_task,
+    load_artifact,
+    load_collection,
+    load_flat_params,
+    params_digest,
+    policy_file,
+    resume_training_state,
+    save_atomic,
+    save_training_state,
+    write_json_atomic,
+)
 
 KIND = "hyplatent"
+WHO = "hyplatent_train"
 
 
 @dataclass
@@ -34,13 +55,15 @@ class Args:
     out: str = "artifacts/hyplatent.pt"
     """where the HypLatent checkpoint is written (and, with --eval-only, read)"""
     data: str = ""
-    """collection folder for the baselines (empty: the --data the autoencoder was trained on)"""
+    """collection folder of the paired experts and baselines (empty: the one the autoencoder was trained on)"""
     train_task_ids: tuple[int, ...] = ()
     """subset of the autoencoder's training tasks to train on (empty: all); the paper's ablations"""
     condition: Literal["raw", "cossin"] = "raw"
     """condition encoding: raw MDP parameters (paper), or (cos, sin) of an Ant-Dir direction"""
     noise_dim: int = 4
     """noise dimension (paper: 4 for MuJoCo, 128 for MetaWorld)"""
+    generator_widths: tuple[int, ...] = (2048, 1024, 512, 256)
+    """widths of the generator's U-Net, outermost first (AMT-Hyp's recipe); it mirrors them back up"""
     iterations: int = 2000
     """training iterations, each one discriminator step and --g-steps generator steps"""
     g_steps: int = 2
@@ -56,7 +79,7 @@ class Args:
     recon: Literal["param", "latent"] = "param"
     """reconstruct the paired expert's parameters through the decoder (paper, eq. 2) or its latent (AMT-Hyp)"""
     train_decoder: bool = True
-    """train the decoder together with the generator through eq. (2) (paper; --recon param only); off: keep the autoencoder's"""
+    """train the decoder with the generator through eq. (2) (paper; --recon param only); off: keep the autoencoder's"""
     lambda_reg: float = 1.0
     """weight of the auxiliary condition reconstruction of eq. (4)"""
     seed: int = 0
@@ -77,6 +100,9 @@ class Args:
     """tensorboard log root"""
 
 
+# ----------------------------------------------------------------------------------------------
+# Models: generator G(noise, M), discriminator F with its auxiliary head Q (eqs. 2-4)
+# ----------------------------------------------------------------------------------------------
 def block(i: int, o: int, dropout: float) -> nn.Sequential:
     return nn.Sequential(nn.Linear(i, o), nn.BatchNorm1d(o), nn.GELU(), nn.Dropout(dropout))
 
@@ -87,6 +113,7 @@ class Generator(nn.Module):
     head to the flat latent (2 * latent_dim)."""
 
     def __init__(self, in_dim: int, out_dim: int, widths: tuple = (2048, 1024, 512, 256), dropout: float = 0.1):
+        widths = list(widths)
         super().__init__()
         dims = [in_dim, *widths]
         self.down = nn.ModuleList(block(a, b, dropout) for a, b in zip(dims[:-1], dims[1:]))
@@ -109,8 +136,14 @@ class Discriminator(nn.Module):
 
     def __init__(self, in_dim: int, cond_dim: int):
         super().__init__()
-        self.features = nn.Sequential(nn.Linear(in_dim, 1024), nn.LeakyReLU(0.2), nn.Linear(1024, 1024), nn.LeakyReLU(0.2),
-                                      nn.Linear(1024, 512), nn.LeakyReLU(0.2))
+        self.features = nn.Sequential(
+            nn.Linear(in_dim, 1024),
+            nn.LeakyReLU(0.2),
+            nn.Linear(1024, 1024),
+            nn.LeakyReLU(0.2),
+            nn.Linear(1024, 512),
+            nn.LeakyReLU(0.2),
+        )
         self.head = nn.Linear(512, 1)  # logit; sigmoid lives in the BCE loss
         self.aux_head = nn.Sequential(nn.Linear(512, 256), nn.LeakyReLU(0.2), nn.Linear(256, cond_dim))
 
@@ -126,86 +159,100 @@ def encode_condition(task_params: torch.Tensor, mode: str) -> torch.Tensor:
     return task_params
 
 
-def task_distance(suite: str, a: float, b: float) -> float:
-    """Distance between two tasks' parameters: |dv| for velocities, the angle between directions."""
-    d = abs(a - b)
-    return min(d, 2 * math.pi - d) if suite == "ant-dir" else d
+# ----------------------------------------------------------------------------------------------
+# Inputs: every argument, input file and output path checked before any training
+# ----------------------------------------------------------------------------------------------
+def outputs_of(args: Args, test_ids: list) -> dict:
+    """Every file this run writes, by what it is."""
+    stem = os.path.splitext(args.out)[0]
+    return {
+        "checkpoint": args.out,
+        "state": f"{args.out}.state.pt",
+        "table": f"{stem}_zeroshot.json",
+        **{f"policies {i}": os.path.join(f"{stem}_generated", f"task_{i:02d}.pt") for i in test_ids},
+    }
 
 
-@torch.no_grad()
-def generate(ckpt: dict, task_params: tuple, num: int, seed: int = 0) -> torch.Tensor:
-    """(num, P) flat actor parameters generated for one task from a HypLatent checkpoint."""
-    generator, decoder = build_models(ckpt)
-    gen = torch.Generator().manual_seed(seed)
-    condition = encode_condition(torch.tensor([list(task_params)] * num, dtype=torch.float32), ckpt["condition"])
-    z = generator(torch.cat([torch.randn(num, ckpt["noise_dim"], generator=gen), condition], dim=-1))
-    return decoder.denormalize(decoder.decode(z.view(num, 2, -1)))
+def validate(args: Args) -> tuple[dict, dict, list, list]:
+    """One-line errors for bad arguments, inputs and outputs, before any training.
 
-
-def build_models(ckpt: dict):
-    """Generator and decoder of a HypLatent checkpoint, in eval mode."""
-    generator = Generator(**ckpt["generator_args"])
-    generator.load_state_dict(ckpt["generator"])
-    decoder = ParamAutoencoder(**ckpt["decoder_args"])
-    decoder.load_state_dict(ckpt["decoder"])
-    return generator.eval(), decoder.eval()
-
-
-def zero_shot_table(ckpt: dict, collection: dict, test_ids: list, args: Args) -> dict:
-    """Generated policies against the baselines, on the same episodes of every test task."""
-    suite = ckpt["suite"]
-    train_ids = ckpt["train_task_ids"]
-    best = {i: collection[i]["params"][collection[i]["returns"].argmax()] for i in collection}
-    torch.manual_seed(args.seed)
-    random_actor = Actor(**ckpt["actor_args"])
-    rows, per_task = ["generated", "nearest expert", "interpolated experts", "random actor", "own expert"], {}
-    for test_id in test_ids:
-        task = get_task(suite, test_id, "--test-task-ids")
-        g = task.params[0]
-        near = sorted(train_ids, key=lambda i: task_distance(suite, collection[i]["task"]["params"][0], g))[:2]
-        d0, d1 = (task_distance(suite, collection[i]["task"]["params"][0], g) for i in near)
-        w0 = d1 / (d0 + d1) if d0 + d1 > 0 else 1.0  # inverse-distance weights of the two nearest experts
-        candidates = {
-            "generated": generate(ckpt, task.params, args.eval_samples, seed=args.seed + test_id),
-            "nearest expert": best[near[0]][None],
-            "interpolated experts": (w0 * best[near[0]] + (1 - w0) * best[near[1]])[None],
-            "random actor": flatten_params(random_actor)[None],
-        }
-        if test_id in collection:  # an upper reference; test tasks never enter training
-            candidates["own expert"] = best[test_id][None]
-        flat = torch.cat(list(candidates.values()))  # (policies, P), all run on this task, same episodes
-        actor = load_flat_params(Actor(**ckpt["actor_args"], num_tasks=len(flat)), flat)
-        returns = evaluate(actor, [task] * len(flat), args.eval_episodes, ckpt["eval_seed"])  # (policies, episodes)
-        offset, per_task[test_id] = 0, {"params": list(task.params), "nearest": near}
-        for name, c in candidates.items():
-            per_task[test_id][name] = float(returns[offset : offset + len(c)].mean())
-            if name == "generated":
-                per_task[test_id]["generated per sample"] = returns[offset : offset + len(c)].mean(1).tolist()
-            offset += len(c)
-    overall = {name: float(np.mean([per_task[t][name] for t in test_ids])) for name in rows if all(name in per_task[t] for t in test_ids)}
-    header = "| test task | parameter | " + " | ".join(rows) + " |"
-    lines = [header, "|" + "---|" * (len(rows) + 2)]
-    for t in test_ids:
-        cells = [f"{per_task[t][n]:.1f}" if n in per_task[t] else "–" for n in rows]
-        lines.append(f"| {t} | {per_task[t]['params'][0]:.3f} | " + " | ".join(cells) + " |")
-    lines.append("| **mean** | | " + " | ".join(f"**{overall[n]:.1f}**" if n in overall else "–" for n in rows) + " |")
-    table = "\n".join(lines)
-    print(f"\nzero-shot returns, {suite}, trained on {len(train_ids)} tasks, {args.eval_samples} generated policies "
-          f"x {args.eval_episodes} episodes per test task:\n{table}")
-    return {"suite": suite, "train_task_ids": train_ids, "test_task_ids": test_ids, "per_task": per_task,
-            "overall": overall, "markdown": table, "eval_samples": args.eval_samples, "eval_episodes": args.eval_episodes}
-
-
-def train(args: Args, ae: dict, collection: dict, data: str) -> dict:
-    """Algorithm 1 on the autoencoder's latents; writes the checkpoint to --out and returns it."""
-    suite = ae["suite"]
-    rows = torch.ones(len(ae["task_index"]), dtype=torch.bool)
-    if args.train_task_ids:
+    Returns the source (the autoencoder, or with --eval-only the checkpoint at --out), the checked
+    collection, the training task ids and the test task ids.
+    """
+    check_args(
+        WHO,
+        args,
+        at_least={
+            **dict.fromkeys(
+                ("iterations", "g_steps", "noise_dim", "eval_samples", "eval_episodes", "log_every", "state_every"), 1
+            ),
+            "batch_size": 2,
+        },  # BatchNorm needs 2
+        positive=("lr", "real_label"),
+        non_negative=("lambda_recon", "lambda_reg"),
+    )
+    if args.real_label > 1:
+        raise SystemExit(f"{WHO}: --real-label {args.real_label}: expected a number in (0, 1]")
+    if not args.generator_widths or min(args.generator_widths) < 1:
+        raise SystemExit(f"{WHO}: --generator-widths {list(args.generator_widths)}: expected positive widths")
+    if args.eval_only:
+        source = load_artifact(
+            args.out,
+            KIND,
+            ("generator", "decoder", "suite", "train_task_ids", "data", "params_digest", "decoder_train_task_ids"),
+            who=WHO,
+        )
+        check_finite(WHO, args.out, {"generator": source["generator"], "decoder": source["decoder"]})
+    else:
+        source = load_artifact(
+            args.ae,
+            "autoencoder",
+            ("latents", "task_index", "task_params", "state_dict", "model_args", "train_task_ids", "data", "params_digest"),
+            who=WHO,
+        )
+        check_finite(
+            WHO,
+            args.ae,
+            {"latents": source["latents"], "task_params": source["task_params"], "state_dict": source["state_dict"]},
+        )
+        if args.condition == "cossin" and source["suite"] != "ant-dir":
+            raise SystemExit(f"{WHO}: --condition cossin: only for directions (ant-dir), not {source['suite']}")
         for i in args.train_task_ids:
-            if i not in ae["train_task_ids"]:
-                raise SystemExit(f"hyplatent_train: --train-task-ids {i}: not among the autoencoder's training tasks {ae['train_task_ids']}")
-        rows = torch.isin(ae["task_index"], torch.tensor(args.train_task_ids))
-    train_ids = sorted(set(ae["task_index"][rows].tolist()))
+            if i not in source["train_task_ids"]:
+                raise SystemExit(
+                    f"{WHO}: --train-task-ids {i}: not among the autoencoder's training tasks {source['train_task_ids']}"
+                )
+    train_ids = source["train_task_ids"] if args.eval_only else list(args.train_task_ids) or source["train_task_ids"]
+    test_ids = list(args.test_task_ids) or list(get_suite(source["suite"]).test_ids)
+    for i in test_ids:
+        get_task(source["suite"], i, "--test-task-ids")
+        if i in train_ids:
+            raise SystemExit(f"{WHO}: --test-task-ids {i}: is a training task; zero-shot needs held-out tasks")
+
+    data = args.data or source["data"]
+    collection = load_collection(
+        data, WHO, "--data" if args.data else f"--data (from {args.out if args.eval_only else args.ae})"
+    )
+    ae_ids = source["decoder_train_task_ids"] if args.eval_only else source["train_task_ids"]
+    if (
+        any(i not in collection for i in ae_ids)
+        or params_digest([collection[i]["params"] for i in ae_ids]) != source["params_digest"]
+    ):
+        raise SystemExit(f"{WHO}: --data {data}: its checkpoints differ from those the autoencoder was trained on")
+    inputs = ([] if args.eval_only else [args.ae]) + collection_files(data)
+    for name, path in outputs_of(args, test_ids).items():
+        if not (args.eval_only and name in ("checkpoint", "state")):
+            check_output(WHO, f"--out ({name})", path, inputs)
+    return source, collection, train_ids, test_ids
+
+
+# ----------------------------------------------------------------------------------------------
+# Algorithm 1: the discriminator and its auxiliary head, then the generator (and decoder), per iteration
+# ----------------------------------------------------------------------------------------------
+def train(args: Args, ae: dict, collection: dict, train_ids: list) -> dict:
+    """Algorithm 1 on the autoencoder's latents of `train_ids`; writes the checkpoint to --out and returns it."""
+    suite = ae["suite"]
+    rows = torch.isin(ae["task_index"], torch.tensor(train_ids))
     z_real_all = ae["latents"][rows].flatten(1)  # (M, 2 * latent_dim)
     cond_all = encode_condition(ae["task_params"][rows].float(), args.condition)  # (M, cond_dim)
     torch.manual_seed(args.seed)
@@ -214,25 +261,36 @@ def train(args: Args, ae: dict, collection: dict, data: str) -> dict:
     decoder.load_state_dict(ae["state_dict"])
     decoder.eval()  # no noise augmentation; its weights still train with the generator (eq. 2)
     # the paired experts' parameters, in the autoencoder's row order (its tasks, each task's checkpoints)
-    x_all = torch.cat([collection[i]["params"] for i in ae["train_task_ids"]])
-    if len(x_all) != len(ae["task_index"]):
-        raise SystemExit(f"hyplatent_train: --data {data}: its checkpoints differ from those {args.ae} was trained on")
-    x_all = decoder.normalize(x_all[rows])
-    generator_args = {"in_dim": args.noise_dim + cond_all.shape[1], "out_dim": z_real_all.shape[1]}
+    x_all = decoder.normalize(torch.cat([collection[i]["params"] for i in ae["train_task_ids"]])[rows])
+    generator_args = {
+        "in_dim": args.noise_dim + cond_all.shape[1],
+        "out_dim": z_real_all.shape[1],
+        "widths": list(args.generator_widths),
+    }
     generator = Generator(**generator_args)
     discriminator = Discriminator(z_real_all.shape[1], cond_all.shape[1])
     train_decoder = args.train_decoder and args.recon == "param"  # only eq. (2)'s term reaches the decoder
     g_params = [*generator.parameters(), *(decoder.parameters() if train_decoder else [])]
     g_optimizer = torch.optim.Adam(g_params, lr=args.lr, betas=(0.5, 0.999))
     d_optimizer = torch.optim.Adam(discriminator.parameters(), lr=args.lr, betas=(0.5, 0.999))
-    stateful = {"generator": generator, "discriminator": discriminator, "decoder": decoder,
-                "g_optimizer": g_optimizer, "d_optimizer": d_optimizer}
+    stateful = {
+        "generator": generator,
+        "discriminator": discriminator,
+        "decoder": decoder,
+        "g_optimizer": g_optimizer,
+        "d_optimizer": d_optimizer,
+    }
     state_path = f"{args.out}.state.pt"
-    state = resume_training_state(state_path, args, stateful, who="hyplatent_train")
-    start_it, run_name = (state["step"], state["run_name"]) if state else (0, f"{suite}__hyplatent__{args.seed}__{int(time.time())}")
+    inputs = fingerprint([args.ae, *(os.path.join(ae["data"], f"task_{i:02d}.pt") for i in ae["train_task_ids"])])
+    state = resume_training_state(state_path, args, stateful, inputs, WHO)
+    start_it, run_name = (
+        (state["step"], state["run_name"]) if state else (0, f"{suite}__hyplatent__{args.seed}__{int(time.time())}")
+    )
     writer = SummaryWriter(os.path.join(args.runs_dir, run_name), purge_step=start_it or None)
-    print(f"hyplatent_train: {len(train_ids)} tasks, {len(z_real_all)} latents, condition {args.condition} "
-          f"({cond_all.shape[1]}), recon {args.recon}, decoder {'trained' if train_decoder else 'frozen'}")
+    print(
+        f"{WHO}: {len(train_ids)} tasks, {len(z_real_all)} latents, condition {args.condition} "
+        f"({cond_all.shape[1]}), recon {args.recon}, decoder {'trained' if train_decoder else 'frozen'}"
+    )
 
     start = time.time()
     for it in range(start_it + 1, args.iterations + 1):
@@ -243,8 +301,9 @@ def train(args: Args, ae: dict, collection: dict, data: str) -> dict:
             z_fake = generator(torch.cat([torch.randn(args.batch_size, args.noise_dim), cond], -1))
         logit_real, cond_real = discriminator(z_real)
         logit_fake, cond_fake = discriminator(z_fake)
-        d_adv = (F.binary_cross_entropy_with_logits(logit_real, torch.full_like(logit_real, args.real_label))
-                 + F.binary_cross_entropy_with_logits(logit_fake, torch.zeros_like(logit_fake)))
+        d_adv = F.binary_cross_entropy_with_logits(
+            logit_real, torch.full_like(logit_real, args.real_label)
+        ) + F.binary_cross_entropy_with_logits(logit_fake, torch.zeros_like(logit_fake))
         d_reg = F.mse_loss(cond_real, cond) + F.mse_loss(cond_fake, cond)
         d_optimizer.zero_grad()
         (d_adv + args.lambda_reg * d_reg).backward()
@@ -269,52 +328,167 @@ def train(args: Args, ae: dict, collection: dict, data: str) -> dict:
             for name, value in (("d_adv", d_adv), ("d_reg", d_reg), ("g_adv", g_adv), ("g_reg", g_reg), ("g_recon", g_rec)):
                 writer.add_scalar(f"losses/{name}", value.item(), it)
         if it % args.state_every == 0 and it < args.iterations:
-            save_training_state(state_path, args, it, stateful, run_name=run_name)
+            save_training_state(state_path, args, it, stateful, inputs, WHO, run_name=run_name)
         if it % args.log_every == 0 or it == args.iterations:
             ips = (it - start_it) / (time.time() - start)
-            print(f"iter {it}/{args.iterations} | d_adv {d_adv.item():.3f} g_adv {g_adv.item():.3f} "
-                  f"g_recon {g_rec.item():.2e} aux {g_reg.item():.2e} | {ips:.1f} it/s | "
-                  f"ETA {(args.iterations - it) / ips / 60:.1f} min", flush=True)
+            print(
+                f"iter {it}/{args.iterations} | d_adv {d_adv.item():.3f} g_adv {g_adv.item():.3f} "
+                f"g_recon {g_rec.item():.2e} aux {g_reg.item():.2e} | {ips:.1f} it/s | "
+                f"ETA {(args.iterations - it) / ips / 60:.1f} min",
+                flush=True,
+            )
     writer.close()
     ckpt = {
-        "kind": KIND, "version": 1, "suite": suite, "condition": args.condition, "noise_dim": args.noise_dim,
-        "train_task_ids": train_ids, "generator_args": generator_args, "generator": generator.state_dict(),
-        "discriminator": discriminator.state_dict(), "decoder_args": ae["model_args"], "decoder": decoder.state_dict(),
-        "actor_args": ae["actor_args"], "layout": ae["layout"], "eval_seed": ae["eval_seed"], "data": data,
-        "step": args.iterations, "args": vars(args),
+        "kind": KIND,
+        "version": 1,
+        "suite": suite,
+        "condition": args.condition,
+        "noise_dim": args.noise_dim,
+        "train_task_ids": train_ids,
+        "generator_args": generator_args,
+        "generator": generator.state_dict(),
+        "discriminator": discriminator.state_dict(),
+        "decoder_args": ae["model_args"],
+        "decoder": decoder.state_dict(),
+        "actor_args": ae["actor_args"],
+        "layout": ae["layout"],
+        "eval_seed": ae["eval_seed"],
+        "data": ae["data"],
+        "decoder_train_task_ids": ae["train_task_ids"],
+        "params_digest": ae["params_digest"],
+        "step": args.iterations,
+        "args": vars(args),
     }
-    save_atomic(ckpt, args.out)
+    save_atomic(ckpt, args.out, WHO)
     if os.path.exists(state_path):
         os.remove(state_path)
-    print(f"hyplatent_train: wrote {args.out}")
+    print(f"{WHO}: wrote {args.out}")
     return ckpt
 
 
+# ----------------------------------------------------------------------------------------------
+# Generation: a HypLatent checkpoint alone writes policies for any task parameter
+# ----------------------------------------------------------------------------------------------
+def build_models(ckpt: dict):
+    """Generator and decoder of a HypLatent checkpoint, in eval mode."""
+    generator = Generator(**ckpt["generator_args"])
+    generator.load_state_dict(ckpt["generator"])
+    decoder = ParamAutoencoder(**ckpt["decoder_args"])
+    decoder.load_state_dict(ckpt["decoder"])
+    return generator.eval(), decoder.eval()
+
+
+@torch.no_grad()
+def generate(ckpt: dict, task_params: tuple, num: int, seed: int = 0) -> torch.Tensor:
+    """(num, P) flat actor parameters generated for one task from a HypLatent checkpoint."""
+    generator, decoder = build_models(ckpt)
+    gen = torch.Generator().manual_seed(seed)
+    condition = encode_condition(torch.tensor([list(task_params)] * num, dtype=torch.float32), ckpt["condition"])
+    z = generator(torch.cat([torch.randn(num, ckpt["noise_dim"], generator=gen), condition], dim=-1))
+    return decoder.denormalize(decoder.decode(z.view(num, 2, -1)))
+
+
+# ----------------------------------------------------------------------------------------------
+# Zero-shot evaluation on held-out tasks (Table I), against baselines on the same episodes
+# ----------------------------------------------------------------------------------------------
+def task_distance(suite: str, a: float, b: float) -> float:
+    """Distance between two tasks' parameters: |dv| for velocities, the angle between directions."""
+    d = abs(a - b)
+    return min(d, 2 * math.pi - d) if suite == "ant-dir" else d
+
+
+def zero_shot_table(ckpt: dict, collection: dict, test_ids: list, args: Args) -> tuple[dict, dict]:
+    """Generated policies against the baselines, on the same episodes of every test task.
+
+    Returns the table (JSON-ready) and, per test task, its generated policies as a policy file.
+    """
+    suite = ckpt["suite"]
+    train_ids = ckpt["train_task_ids"]
+    best = {i: collection[i]["params"][collection[i]["returns"].argmax()] for i in collection}
+    torch.manual_seed(args.seed)
+    random_actor = Actor(**ckpt["actor_args"])
+    rows, per_task, generated = ["generated", "nearest expert", "interpolated experts", "random actor", "own expert"], {}, {}
+    for test_id in test_ids:
+        task = get_task(suite, test_id, "--test-task-ids")
+        g = task.params[0]
+        near = sorted(train_ids, key=lambda i: task_distance(suite, collection[i]["task"]["params"][0], g))[:2]
+        d0, d1 = (task_distance(suite, collection[i]["task"]["params"][0], g) for i in near)
+        w0 = d1 / (d0 + d1) if d0 + d1 > 0 else 1.0  # inverse-distance weights of the two nearest experts
+        noise_seed = args.seed + test_id
+        candidates = {
+            "generated": generate(ckpt, task.params, args.eval_samples, seed=noise_seed),
+            "nearest expert": best[near[0]][None],
+            "interpolated experts": (w0 * best[near[0]] + (1 - w0) * best[near[1]])[None],
+            "random actor": flatten_params(random_actor)[None],
+        }
+        if test_id in collection:  # an upper reference; test tasks never enter training
+            candidates["own expert"] = best[test_id][None]
+        flat = torch.cat(list(candidates.values()))  # (policies, P), all run on this task, same episodes
+        actor = load_flat_params(Actor(**ckpt["actor_args"], num_tasks=len(flat)), flat)
+        returns = evaluate(actor, [task] * len(flat), args.eval_episodes, ckpt["eval_seed"])  # (policies, episodes)
+        offset, per_task[test_id] = 0, {"params": list(task.params), "nearest": near}
+        for name, c in candidates.items():
+            per_task[test_id][name] = float(returns[offset : offset + len(c)].mean())
+            if name == "generated":
+                per_task[test_id]["generated per sample"] = returns[offset : offset + len(c)].mean(1).tolist()
+                origin = {"stage": WHO, "hyplatent": os.path.abspath(args.out), "noise_seed": noise_seed}
+                generated[test_id] = policy_file(
+                    task,
+                    ckpt["actor_args"],
+                    ckpt["layout"],
+                    c,
+                    returns[offset : offset + len(c)],
+                    ckpt["eval_seed"],
+                    origin,
+                    args,
+                )
+            offset += len(c)
+    overall = {
+        name: float(np.mean([per_task[t][name] for t in test_ids]))
+        for name in rows
+        if all(name in per_task[t] for t in test_ids)
+    }
+    header = "| test task | parameter | " + " | ".join(rows) + " |"
+    lines = [header, "|" + "---|" * (len(rows) + 2)]
+    for t in test_ids:
+        cells = [f"{per_task[t][n]:.1f}" if n in per_task[t] else "–" for n in rows]
+        lines.append(f"| {t} | {per_task[t]['params'][0]:.3f} | " + " | ".join(cells) + " |")
+    lines.append("| **mean** | | " + " | ".join(f"**{overall[n]:.1f}**" if n in overall else "–" for n in rows) + " |")
+    table = "\n".join(lines)
+    print(
+        f"\nzero-shot returns, {suite}, trained on {len(train_ids)} tasks, {args.eval_samples} generated policies "
+        f"x {args.eval_episodes} episodes per test task:\n{table}"
+    )
+    result = {
+        "suite": suite,
+        "train_task_ids": train_ids,
+        "test_task_ids": test_ids,
+        "per_task": per_task,
+        "overall": overall,
+        "markdown": table,
+        "eval_samples": args.eval_samples,
+        "eval_episodes": args.eval_episodes,
+    }
+    return result, generated
+
+
 def main(args: Args) -> dict:
-    # --- load and validate inputs (clear errors, nothing trained yet) ---
-    if args.eval_only:
-        source = load_artifact(args.out, KIND, ("generator", "decoder", "suite", "train_task_ids", "data"), who="hyplatent_train")
-        train_ids, data = source["train_task_ids"], args.data or source["data"]
-    else:
-        source = load_artifact(args.ae, "autoencoder", ("latents", "task_params", "state_dict", "train_task_ids"), who="hyplatent_train")
-        if args.condition == "cossin" and source["suite"] != "ant-dir":
-            raise SystemExit(f"hyplatent_train: --condition cossin: only for directions (ant-dir), not {source['suite']}")
-        train_ids, data = list(args.train_task_ids) or source["train_task_ids"], args.data or source["args"]["data"]
-    test_ids = list(args.test_task_ids) or list(get_suite(source["suite"]).test_ids)
-    for i in test_ids:
-        get_task(source["suite"], i, "--test-task-ids")
-        if i in train_ids:
-            raise SystemExit(f"hyplatent_train: --test-task-ids {i}: is a training task; zero-shot needs held-out tasks")
-    collection = load_collection(data, "hyplatent_train")
+    # --- load and validate inputs and outputs (one-line errors, nothing trained yet) ---
+    source, collection, train_ids, test_ids = validate(args)
 
     # --- ALGO: train (Algorithm 1), then save atomically ---
-    ckpt = source if args.eval_only else train(args, source, collection, data)
+    ckpt = source if args.eval_only else train(args, source, collection, train_ids)
 
-    # --- zero-shot evaluation on held-out tasks (Table I) ---
-    result = zero_shot_table(ckpt, collection, test_ids, args)
-    json_path = os.path.splitext(args.out)[0] + "_zeroshot.json"
-    write_text_atomic(json_path, json.dumps(result, indent=1))
-    print(f"hyplatent_train: wrote {json_path}")
+    # --- zero-shot evaluation on held-out tasks (Table I); the generated policies as policy files ---
+    result, generated = zero_shot_table(ckpt, collection, test_ids, args)
+    outputs = outputs_of(args, test_ids)
+    write_json_atomic(outputs["table"], result, WHO)
+    for test_id, policies in generated.items():
+        save_atomic(policies, outputs[f"policies {test_id}"], WHO)
+    print(
+        f"{WHO}: wrote {outputs['table']} and the generated policies "
+        f"{os.path.dirname(outputs[f'policies {test_ids[0]}'])}/task_XX.pt"
+    )
     return result
 
 

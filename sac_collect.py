@@ -3,10 +3,10 @@
 # task-batched networks: every task has its own actor, twin critics, target critics, optimizer
 # state, entropy temperature and replay buffer, exactly as if it ran alone, but all K advance in one
 # bmm per layer. From --save-after on, a checkpoint every --save-every steps is evaluated and kept.
-# Reads: nothing.  Writes: <out>/<suite>/task_XX.pt per task (flat actor parameters (N, P), layout,
-# steps, returns, task, args); a resume state <out>/<suite>/.resume_<ids>.pt while running.
+# Reads: nothing.  Writes: <out>/<suite>/task_XX.pt per task, a policy file (common.policy_file: flat
+# actor parameters (N, P), layout, returns, task, origin, args) with each checkpoint's step; a resume
+# state <out>/<suite>/.resume_<ids>.pt while running.
 #   python sac_collect.py --suite cheetah-vel --task-ids 0 4 8 --out data
-import math
 import os
 import time
 from dataclasses import dataclass
@@ -15,14 +15,30 @@ from functools import partial
 import gymnasium as gym
 import numpy as np
 import torch
-import torch.nn as nn
 import tyro
 from torch.utils.tensorboard import SummaryWriter
 
-from common import (Actor, actor_layout, evaluate, flatten_params, get_suite, get_task, linear, load_artifact, make_env,
-                    resume_training_state, save_atomic, save_training_state)
+from common import (
+    Actor,
+    ReplayBuffer,
+    actor_layout,
+    build_sac,
+    check_args,
+    check_output,
+    evaluate,
+    flatten_params,
+    get_suite,
+    get_task,
+    load_policies,
+    make_env,
+    policy_file,
+    resume_training_state,
+    sac_update,
+    save_atomic,
+    save_training_state,
+)
 
-KIND = "sac_collect"
+WHO = "sac_collect"
 
 
 @dataclass
@@ -83,59 +99,6 @@ class Args:
     """tensorboard log root"""
 
 
-class SoftQNetwork(nn.Module):
-    """Q(s, a): 2 hidden layers; with num_tasks=K, K independent critics on (K, batch, .)."""
-
-    def __init__(self, obs_dim: int, act_dim: int, hidden: int, num_tasks: int | None = None):
-        super().__init__()
-        self.fc1 = linear(obs_dim + act_dim, hidden, num_tasks)
-        self.fc2 = linear(hidden, hidden, num_tasks)
-        self.fc3 = linear(hidden, 1, num_tasks)
-
-    def forward(self, x, a):
-        x = torch.cat([x, a], -1)
-        x = torch.relu(self.fc1(x))
-        x = torch.relu(self.fc2(x))
-        return self.fc3(x).squeeze(-1)
-
-
-class ReplayBuffer:
-    """One ring buffer per task, stored together as (tasks, capacity, ...) tensors.
-
-    All tasks step together, so they share the write position; each task samples its own indices.
-    """
-
-    FIELDS = ("obs", "next_obs", "actions", "rewards", "dones")
-
-    def __init__(self, num_tasks: int, capacity: int, obs_dim: int, act_dim: int):
-        self.capacity, self.pos, self.size = capacity, 0, 0
-        self.obs = torch.zeros(num_tasks, capacity, obs_dim)
-        self.next_obs = torch.zeros(num_tasks, capacity, obs_dim)
-        self.actions = torch.zeros(num_tasks, capacity, act_dim)
-        self.rewards = torch.zeros(num_tasks, capacity)
-        self.dones = torch.zeros(num_tasks, capacity)
-
-    def add(self, obs, next_obs, actions, rewards, dones):
-        for name, value in zip(self.FIELDS, (obs, next_obs, actions, rewards, dones)):
-            getattr(self, name)[:, self.pos] = torch.as_tensor(value, dtype=torch.float32)
-        self.pos = (self.pos + 1) % self.capacity
-        self.size = min(self.size + 1, self.capacity)
-
-    def sample(self, batch_size: int):
-        num_tasks = self.obs.shape[0]
-        idx = torch.randint(0, self.size, (num_tasks, batch_size))  # (tasks, batch)
-        rows = torch.arange(num_tasks).unsqueeze(1)
-        return [getattr(self, name)[rows, idx] for name in self.FIELDS]
-
-    def state_dict(self) -> dict:
-        return {"pos": self.pos, "size": self.size, **{n: getattr(self, n)[:, : self.size].clone() for n in self.FIELDS}}
-
-    def load_state_dict(self, state: dict):
-        self.pos, self.size = state["pos"], state["size"]
-        for name in self.FIELDS:
-            getattr(self, name)[:, : self.size] = state[name]
-
-
 def finished_tasks(folder: str, args: Args) -> set:
     """Indices already collected in `folder`; refuses a folder holding another suite or actor size."""
     done = set()
@@ -145,35 +108,58 @@ def finished_tasks(folder: str, args: Args) -> set:
         if not (name.startswith("task_") and name.endswith(".pt")):
             continue
         path = os.path.join(folder, name)
-        data = load_artifact(path, KIND, ("task", "actor_args"), who="sac_collect")
+        data = load_policies(path, WHO)
         if data["task"]["suite"] != args.suite:
-            raise SystemExit(f"sac_collect: --out {args.out}: {path} is from suite {data['task']['suite']!r}, not {args.suite!r}")
+            raise SystemExit(f"{WHO}: --out {args.out}: {path} is from suite {data['task']['suite']!r}, not {args.suite!r}")
         if data["actor_args"]["hidden"] != args.hidden:
             raise SystemExit(
-                f"sac_collect: --out {args.out}: {path} has actor hidden={data['actor_args']['hidden']}, not --hidden {args.hidden}"
+                f"{WHO}: --out {args.out}: {path} has actor hidden={data['actor_args']['hidden']}, not --hidden {args.hidden}"
             )
         done.add(data["task"]["index"])
     return done
 
 
 def validate(args: Args) -> None:
-    """One-line errors for bad arguments, before anything is built."""
+    """One-line errors for bad arguments and an unusable --out, before anything is built."""
     get_suite(args.suite)
     if not args.task_ids:
-        raise SystemExit("sac_collect: --task-ids: give at least one task")
+        raise SystemExit(f"{WHO}: --task-ids: give at least one task")
     if len(set(args.task_ids)) != len(args.task_ids):
-        raise SystemExit(f"sac_collect: --task-ids {list(args.task_ids)}: repeated task id")
+        raise SystemExit(f"{WHO}: --task-ids {list(args.task_ids)}: repeated task id")
     for i in args.task_ids:
         get_task(args.suite, i)
-    for name in ("hidden", "total_timesteps", "batch_size", "save_every", "num_checkpoints", "eval_episodes",
-                 "policy_frequency", "target_network_frequency", "state_every", "log_every", "buffer_size"):
-        if getattr(args, name) < 1:
-            raise SystemExit(f"sac_collect: --{name.replace('_', '-')} {getattr(args, name)}: expected a positive integer")
+    counts = (
+        "hidden",
+        "total_timesteps",
+        "batch_size",
+        "save_every",
+        "num_checkpoints",
+        "eval_episodes",
+        "policy_frequency",
+        "target_network_frequency",
+        "state_every",
+        "log_every",
+        "buffer_size",
+    )
+    check_args(
+        WHO,
+        args,
+        at_least={**dict.fromkeys(counts, 1), "learning_starts": 0},
+        positive=("policy_lr", "q_lr", "alpha", "tau"),
+        unit=("gamma", "tau"),
+    )
+    if args.learning_starts >= args.total_timesteps:
+        raise SystemExit(
+            f"{WHO}: --learning-starts {args.learning_starts}: expected fewer than --total-timesteps "
+            f"{args.total_timesteps}, or no update ever runs"
+        )
+    check_output(WHO, "--out", os.path.join(args.out, args.suite, f"task_{args.task_ids[0]:02d}.pt"))
     last = args.save_after + (args.num_checkpoints - 1) * args.save_every
     if args.save_after < 1 or last > args.total_timesteps:
         raise SystemExit(
-            f"sac_collect: --save-after {args.save_after}: the last of --num-checkpoints {args.num_checkpoints} "
-            f"(every --save-every {args.save_every}) falls at step {last}, expected 1 <= step <= --total-timesteps {args.total_timesteps}"
+            f"{WHO}: --save-after {args.save_after}: the last of --num-checkpoints {args.num_checkpoints} "
+            f"(every --save-every {args.save_every}) falls at step {last}, "
+            f"expected 1 <= step <= --total-timesteps {args.total_timesteps}"
         )
 
 
@@ -184,51 +170,42 @@ def main(args: Args) -> dict:
     done = finished_tasks(folder, args)
     tasks = [get_task(args.suite, i) for i in args.task_ids if i not in done]
     if done & set(args.task_ids):
-        print(f"sac_collect: skipping finished tasks {sorted(done & set(args.task_ids))} in {folder}")
+        print(f"{WHO}: skipping finished tasks {sorted(done & set(args.task_ids))} in {folder}")
     if not tasks:
         return {"files": [], "sps": 0.0, "update_sps": 0.0}
     num_tasks = len(tasks)
     state_path = os.path.join(folder, f".resume_{'-'.join(str(t.index) for t in tasks)}.pt")
 
     # --- environments: one per task, stepped together; same-step autoreset keeps the final obs ---
-    envs = gym.vector.SyncVectorEnv(
-        [partial(make_env, t) for t in tasks], autoreset_mode=gym.vector.AutoresetMode.SAME_STEP
-    )
+    envs = gym.vector.SyncVectorEnv([partial(make_env, t) for t in tasks], autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
     obs_dim = envs.single_observation_space.shape[0]
     act_dim = envs.single_action_space.shape[0]
     action_low = envs.single_action_space.low.tolist()
     action_high = envs.single_action_space.high.tolist()
-    actor_args = {"obs_dim": obs_dim, "act_dim": act_dim, "hidden": args.hidden,
-                  "action_low": action_low, "action_high": action_high}
+    actor_args = {
+        "obs_dim": obs_dim,
+        "act_dim": act_dim,
+        "hidden": args.hidden,
+        "action_low": action_low,
+        "action_high": action_high,
+    }
 
     # --- networks: one shared initialization for every task (one basin), or one per task ---
     torch.manual_seed(args.init_seed)
     actor = Actor(**actor_args, num_tasks=num_tasks)
-    qf1 = SoftQNetwork(obs_dim, act_dim, args.hidden, num_tasks)
-    qf2 = SoftQNetwork(obs_dim, act_dim, args.hidden, num_tasks)
+    sac, log_alpha = build_sac(actor, obs_dim, act_dim, args, num_tasks)  # critics, targets, optimizers, temperatures
     if args.shared_init:  # copy task 0's draw to every task; qf1 and qf2 still differ from each other
         with torch.no_grad():
-            for p in [*actor.parameters(), *qf1.parameters(), *qf2.parameters()]:
-                p.copy_(p[:1].expand_as(p))
-    qf1_target = SoftQNetwork(obs_dim, act_dim, args.hidden, num_tasks)
-    qf2_target = SoftQNetwork(obs_dim, act_dim, args.hidden, num_tasks)
-    qf1_target.load_state_dict(qf1.state_dict())
-    qf2_target.load_state_dict(qf2.state_dict())
-    # Adam is elementwise and every loss below is a sum of per-task losses, so one optimizer over
-    # the stacked parameters is K independent optimizers.
-    q_optimizer = torch.optim.Adam([*qf1.parameters(), *qf2.parameters()], lr=args.q_lr)
-    actor_optimizer = torch.optim.Adam(actor.parameters(), lr=args.policy_lr)
-    target_entropy = -float(act_dim)
-    log_alpha = torch.full((num_tasks,), math.log(args.alpha), requires_grad=args.autotune)
-    a_optimizer = torch.optim.Adam([log_alpha], lr=args.q_lr)
+            for name in ("actor", "qf1", "qf2", "qf1_target", "qf2_target"):
+                for p in sac[name].parameters():
+                    p.copy_(p[:1].expand_as(p))
     rb = ReplayBuffer(num_tasks, min(args.buffer_size, args.total_timesteps), obs_dim, act_dim)
     low, high = torch.tensor(action_low), torch.tensor(action_high)
 
     # --- resume: a killed run continues from its last saved state ---
     torch.manual_seed(args.seed)
-    stateful = {"actor": actor, "qf1": qf1, "qf2": qf2, "qf1_target": qf1_target, "qf2_target": qf2_target,
-                "q_optimizer": q_optimizer, "actor_optimizer": actor_optimizer, "a_optimizer": a_optimizer, "buffer": rb}
-    state = resume_training_state(state_path, args, stateful, who="sac_collect")
+    stateful = {**sac, "buffer": rb}
+    state = resume_training_state(state_path, args, stateful, inputs={}, who=WHO)
     start_step, ckpt_params, ckpt_steps, ckpt_returns = 0, [], [], []
     run_name = f"{args.suite}__sac_collect__{args.seed}__{int(time.time())}"
     if state is not None:
@@ -236,16 +213,16 @@ def main(args: Args) -> dict:
             log_alpha.copy_(state["log_alpha"])
         start_step, run_name = state["step"], state["run_name"]
         ckpt_params, ckpt_steps, ckpt_returns = state["ckpt_params"], state["ckpt_steps"], state["ckpt_returns"]
-    alpha = log_alpha.detach().exp()
 
-    writers = [SummaryWriter(os.path.join(args.runs_dir, run_name, f"task_{t.index:02d}"), purge_step=start_step or None)
-               for t in tasks]
+    writers = [
+        SummaryWriter(os.path.join(args.runs_dir, run_name, f"task_{t.index:02d}"), purge_step=start_step or None)
+        for t in tasks
+    ]
     writers[0].add_text("hyperparameters", "|param|value|\n|-|-|\n" + "\n".join(f"|{k}|{v}|" for k, v in vars(args).items()))
 
     # A resumed run starts fresh episodes (MuJoCo state mid-episode is not saved); seeds differ per resume.
     obs, _ = envs.reset(seed=args.seed + start_step)
     episode_return = np.zeros(num_tasks)
-    actor_loss = torch.zeros(num_tasks)  # logged before the first delayed actor update, if any
     start_time = window_time = time.time()
     update_time, update_steps, window_step = 0.0, 0, start_step
     for global_step in range(start_step, args.total_timesteps):
@@ -271,55 +248,26 @@ def main(args: Args) -> dict:
             writers[k].add_scalar("charts/episodic_return", episode_return[k], global_step)
             episode_return[k] = 0.0
 
-        # --- ALGO: SAC update of all K tasks at once; each loss is a sum of per-task means ---
+        # --- ALGO: SAC update of all K tasks at once (common.sac_update: critic eq. 5, actor, temperature, targets) ---
         if global_step >= args.learning_starts:
-            b_obs, b_next_obs, b_actions, b_rewards, b_dones = rb.sample(args.batch_size)  # (K, B, .)
-            with torch.no_grad():
-                next_actions, next_log_pi, _ = actor.get_action(b_next_obs)
-                min_qf_next = torch.min(qf1_target(b_next_obs, next_actions), qf2_target(b_next_obs, next_actions))
-                min_qf_next = min_qf_next - alpha[:, None] * next_log_pi.squeeze(-1)
-                next_q_value = b_rewards + (1 - b_dones) * args.gamma * min_qf_next  # (K, B)
-            qf1_loss = ((qf1(b_obs, b_actions) - next_q_value) ** 2).mean(1)  # (K,)
-            qf2_loss = ((qf2(b_obs, b_actions) - next_q_value) ** 2).mean(1)
-            q_optimizer.zero_grad()
-            (qf1_loss + qf2_loss).sum().backward()
-            q_optimizer.step()
-
-            if global_step % args.policy_frequency == 0:  # TD3-style delayed update, compensated
-                for _ in range(args.policy_frequency):
-                    pi, log_pi, _ = actor.get_action(b_obs)
-                    min_qf_pi = torch.min(qf1(b_obs, pi), qf2(b_obs, pi))
-                    actor_loss = (alpha[:, None] * log_pi.squeeze(-1) - min_qf_pi).mean(1)  # (K,)
-                    actor_optimizer.zero_grad()
-                    actor_loss.sum().backward()
-                    actor_optimizer.step()
-                    if args.autotune:
-                        with torch.no_grad():
-                            _, log_pi, _ = actor.get_action(b_obs)
-                        alpha_loss = (-log_alpha.exp()[:, None] * (log_pi.squeeze(-1) + target_entropy)).mean(1)
-                        a_optimizer.zero_grad()
-                        alpha_loss.sum().backward()
-                        a_optimizer.step()
-                        alpha = log_alpha.detach().exp()
-
-            if global_step % args.target_network_frequency == 0:
-                with torch.no_grad():
-                    for net, target in ((qf1, qf1_target), (qf2, qf2_target)):
-                        for p, tp in zip(net.parameters(), target.parameters()):
-                            tp.lerp_(p, args.tau)  # tp <- tau * p + (1 - tau) * tp
+            losses = sac_update(global_step, rb.sample(args.batch_size), sac, log_alpha, args)
             update_time += time.time() - step_start
             update_steps += 1
-
             if global_step % 100 == 0:
+                alpha = log_alpha.detach().exp()
                 for k, w in enumerate(writers):
-                    w.add_scalar("losses/qf1_loss", qf1_loss[k].item(), global_step)
-                    w.add_scalar("losses/qf2_loss", qf2_loss[k].item(), global_step)
-                    w.add_scalar("losses/actor_loss", actor_loss[k].item(), global_step)
+                    for name in ("qf1_loss", "qf2_loss", "actor_loss"):
+                        if name in losses:  # the actor is updated every --policy-frequency steps
+                            w.add_scalar(f"losses/{name}", losses[name][k].item(), global_step)
                     w.add_scalar("losses/alpha", alpha[k].item(), global_step)
 
         # --- keep, evaluate and log a checkpoint ---
         step = global_step + 1
-        if step >= args.save_after and (step - args.save_after) % args.save_every == 0 and len(ckpt_steps) < args.num_checkpoints:
+        if (
+            step >= args.save_after
+            and (step - args.save_after) % args.save_every == 0
+            and len(ckpt_steps) < args.num_checkpoints
+        ):
             returns = evaluate(actor, tasks, args.eval_episodes, args.eval_seed)  # (K, episodes)
             ckpt_params.append(flatten_params(actor))
             ckpt_steps.append(step)
@@ -329,13 +277,28 @@ def main(args: Args) -> dict:
 
         # --- plumbing: resume state, progress ---
         if step % args.state_every == 0 and step < args.total_timesteps:
-            save_training_state(state_path, args, step, stateful, log_alpha=log_alpha.detach().clone(), run_name=run_name,
-                                ckpt_params=ckpt_params, ckpt_steps=ckpt_steps, ckpt_returns=ckpt_returns)
+            save_training_state(
+                state_path,
+                args,
+                step,
+                stateful,
+                {},
+                WHO,
+                log_alpha=log_alpha.detach().clone(),
+                run_name=run_name,
+                ckpt_params=ckpt_params,
+                ckpt_steps=ckpt_steps,
+                ckpt_returns=ckpt_returns,
+            )
         if step % args.log_every == 0 or step == args.total_timesteps:
             now = time.time()
             sps = (step - window_step) / max(now - window_time, 1e-9)
             # random warm-up steps are far cheaper than update steps: no ETA until updates run
-            eta = f"ETA {(args.total_timesteps - step) / max(sps, 1e-9) / 60:.1f} min" if step > args.learning_starts else "warm-up (random actions)"
+            eta = (
+                f"ETA {(args.total_timesteps - step) / max(sps, 1e-9) / 60:.1f} min"
+                if step > args.learning_starts
+                else "warm-up (random actions)"
+            )
             last = f" | last checkpoint return {ckpt_returns[-1].mean(1).mean():.1f}" if ckpt_returns else ""
             print(f"step {step}/{args.total_timesteps} | {sps:.0f} steps/s x {num_tasks} tasks | {eta}{last}", flush=True)
             for w in writers:
@@ -349,22 +312,27 @@ def main(args: Args) -> dict:
     files = []
     for k, task in enumerate(tasks):
         path = os.path.join(folder, f"task_{task.index:02d}.pt")
-        save_atomic({
-            "kind": KIND, "version": 1, "task": task.to_dict(),
-            "obs_dim": obs_dim, "act_dim": act_dim, "actor_args": actor_args, "layout": layout,
-            "params": params[k].clone(), "steps": torch.tensor(ckpt_steps), "returns": returns[k].mean(1),
-            "episode_returns": returns[k].clone(), "args": vars(args),
-        }, path)
+        origin = {"stage": WHO, "seed": args.seed, "init_seed": args.init_seed, "shared_init": args.shared_init}
+        save_atomic(
+            policy_file(
+                task, actor_args, layout, params[k], returns[k], args.eval_seed, origin, args, steps=torch.tensor(ckpt_steps)
+            ),
+            path,
+            WHO,
+        )
         files.append(path)
         best = returns[k].mean(1)
-        print(f"sac_collect: {path}: {len(ckpt_steps)} checkpoints, best return {best.max():.1f}, last {best[-1]:.1f}")
+        print(f"{WHO}: {path}: {len(ckpt_steps)} checkpoints, best return {best.max():.1f}, last {best[-1]:.1f}")
     if os.path.exists(state_path):
         os.remove(state_path)
     envs.close()
     for w in writers:
         w.close()
-    return {"files": files, "sps": (args.total_timesteps - start_step) / (time.time() - start_time),
-            "update_sps": update_steps / max(update_time, 1e-9)}
+    return {
+        "files": files,
+        "sps": (args.total_timesteps - start_step) / (time.time() - start_time),
+        "update_sps": update_steps / max(update_time, 1e-9),
+    }
 
 
 if __name__ == "__main__":

@@ -63,10 +63,21 @@ def update_flops(obs_dim: int, act_dim: int, hidden: int, batch_size: int) -> fl
 
 def steps_per_second(args: Args, hidden: int, task_ids: tuple, folder: str) -> float:
     total = args.warmup_steps + args.update_steps
-    run = sac_collect.Args(suite=args.suite, task_ids=task_ids, hidden=hidden, total_timesteps=total,
-                           learning_starts=args.warmup_steps, batch_size=args.batch_size, save_after=total,
-                           num_checkpoints=1, eval_episodes=1, log_every=total, state_every=total,
-                           out=folder, runs_dir=os.path.join(folder, "runs"))
+    run = sac_collect.Args(
+        suite=args.suite,
+        task_ids=task_ids,
+        hidden=hidden,
+        total_timesteps=total,
+        learning_starts=args.warmup_steps,
+        batch_size=args.batch_size,
+        save_after=total,
+        num_checkpoints=1,
+        eval_episodes=1,
+        log_every=total,
+        state_every=total,
+        out=folder,
+        runs_dir=os.path.join(folder, "runs"),
+    )
     return sac_collect.main(run)["update_sps"]
 
 
@@ -84,15 +95,30 @@ def main(args: Args) -> list:
             alone = steps_per_second(args, hidden, (0,), os.path.join(tmp, "alone"))
         task_steps = batched * args.num_tasks
         achieved = task_steps * update_flops(obs_dim, act_dim, hidden, args.batch_size) / 1e9
-        rows.append({"hidden": hidden, "batched_task_steps_per_s": task_steps, "alone_steps_per_s": alone,
-                     "ratio": task_steps / alone, "gflops": achieved, "matmul_fraction": achieved / gflops})
-    print(f"\n{args.suite}, K = {args.num_tasks} tasks, batch {args.batch_size}, {torch.get_num_threads()} threads; "
-          f"dense matmul ({args.matmul_size}^3 fp32): {gflops:.1f} GFLOP/s")
-    print("| hidden | batched task-steps/s | one task alone steps/s | ratio batched / one-at-a-time | update GFLOP/s | of matmul |")
+        rows.append(
+            {
+                "hidden": hidden,
+                "batched_task_steps_per_s": task_steps,
+                "alone_steps_per_s": alone,
+                "ratio": task_steps / alone,
+                "gflops": achieved,
+                "matmul_fraction": achieved / gflops,
+            }
+        )
+    print(
+        f"\n{args.suite}, K = {args.num_tasks} tasks, batch {args.batch_size}, {torch.get_num_threads()} threads; "
+        f"dense matmul ({args.matmul_size}^3 fp32): {gflops:.1f} GFLOP/s"
+    )
+    print(
+        "| hidden | batched task-steps/s | one task alone steps/s | ratio batched / one-at-a-time "
+        "| update GFLOP/s | of matmul |"
+    )
     print("|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['hidden']} | {r['batched_task_steps_per_s']:.0f} | {r['alone_steps_per_s']:.0f} | {r['ratio']:.2f} | "
-              f"{r['gflops']:.1f} | {r['matmul_fraction']:.0%} |")
+        print(
+            f"| {r['hidden']} | {r['batched_task_steps_per_s']:.0f} | {r['alone_steps_per_s']:.0f} | {r['ratio']:.2f} | "
+            f"{r['gflops']:.1f} | {r['matmul_fraction']:.0%} |"
+        )
     return rows
 
 

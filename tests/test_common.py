@@ -1,12 +1,26 @@
 """The shared module: task suites, their rewards, the actor, flattening, evaluation, artifact I/O."""
+
+import json
 import math
+import os
 
 import numpy as np
 import pytest
 import torch
+from conftest import fake_policies
 
 import common
-from common import Actor, actor_layout, evaluate, flatten_params, get_task, load_artifact, load_flat_params, make_env, save_atomic
+from common import (
+    Actor,
+    actor_layout,
+    evaluate,
+    flatten_params,
+    get_task,
+    load_artifact,
+    load_flat_params,
+    make_env,
+    save_atomic,
+)
 
 
 def test_cheetah_vel_suite_and_split():
@@ -56,7 +70,12 @@ def test_ant_dir_reward_matches_formula_and_episode_length():
     while not ended:
         a = rng.uniform(-1, 1, 8).astype(np.float32) * 0.1
         _, r, terminated, truncated, info = env.step(a)
-        expected = info["x_velocity"] * math.cos(g) + info["y_velocity"] * math.sin(g) - 0.5 * float(np.sum(a.astype(np.float64) ** 2)) + 1.0
+        expected = (
+            info["x_velocity"] * math.cos(g)
+            + info["y_velocity"] * math.sin(g)
+            - 0.5 * float(np.sum(a.astype(np.float64) ** 2))
+            + 1.0
+        )
         assert r == pytest.approx(expected)
         steps, ended = steps + 1, terminated or truncated
     assert steps == 200 and truncated  # gentle actions keep the torso in [0.2, 1.0]: the time limit ends it
@@ -99,7 +118,9 @@ def test_get_action_log_prob_matches_torch_distribution():
     torch.manual_seed(1)
     x_t = torch.distributions.Normal(mean, log_std.exp()).rsample()
     assert torch.allclose(torch.tanh(x_t), action, atol=1e-6)
-    ref = (torch.distributions.Normal(mean, log_std.exp()).log_prob(x_t) - torch.log(1 - torch.tanh(x_t) ** 2 + 1e-6)).sum(-1, keepdim=True)
+    ref = (torch.distributions.Normal(mean, log_std.exp()).log_prob(x_t) - torch.log(1 - torch.tanh(x_t) ** 2 + 1e-6)).sum(
+        -1, keepdim=True
+    )
     assert torch.allclose(log_prob, ref, atol=1e-4)
     assert torch.equal(det, actor.act(x)) and det.abs().max() <= 1
 
@@ -143,7 +164,7 @@ def test_artifact_that_would_run_code_is_refused(tmp_path):
         load_artifact(str(path), "thing")
 
 
-def test_training_state_resumes_only_with_the_same_arguments(tmp_path):
+def test_training_state_resumes_only_with_the_same_arguments_and_inputs(tmp_path):
     from dataclasses import dataclass, replace
 
     @dataclass
@@ -151,21 +172,127 @@ def test_training_state_resumes_only_with_the_same_arguments(tmp_path):
         lr: float = 1e-3
         log_every: int = 10
 
-    path = str(tmp_path / "state.pt")
+    path, data = str(tmp_path / "state.pt"), tmp_path / "input.pt"
+    data.write_bytes(b"first")
+    inputs = common.fingerprint([str(data)])
     torch.manual_seed(0)
     model = torch.nn.Linear(3, 2)
     optimizer = torch.optim.Adam(model.parameters())
     model(torch.randn(4, 3)).sum().backward()
     optimizer.step()
-    common.save_training_state(path, A(), 7, {"model": model, "optimizer": optimizer}, run_name="r")
+    common.save_training_state(path, A(), 7, {"model": model, "optimizer": optimizer}, inputs, "t", run_name="r")
     expected_draw = torch.rand(3)
 
     fresh = torch.nn.Linear(3, 2)
     fresh_opt = torch.optim.Adam(fresh.parameters())
-    assert common.resume_training_state(str(tmp_path / "none.pt"), A(), {"model": fresh}, "t") is None
-    state = common.resume_training_state(path, replace(A(), log_every=99), {"model": fresh, "optimizer": fresh_opt}, "t")
+    assert common.resume_training_state(str(tmp_path / "none.pt"), A(), {"model": fresh}, inputs, "t") is None
+    state = common.resume_training_state(
+        path, replace(A(), log_every=99), {"model": fresh, "optimizer": fresh_opt}, inputs, "t"
+    )
     assert state["step"] == 7 and state["run_name"] == "r"
     assert torch.equal(fresh.weight, model.weight) and fresh_opt.state_dict()["state"][0]["step"] == 1
     assert torch.equal(torch.rand(3), expected_draw), "the RNG was not restored"
     with pytest.raises(SystemExit, match=r"state.pt: resume state from other arguments \(lr\)"):
-        common.resume_training_state(path, A(lr=0.1), {"model": fresh}, "t")
+        common.resume_training_state(path, A(lr=0.1), {"model": fresh}, inputs, "t")
+    data.write_bytes(b"second, longer")  # the input changed since the state was saved
+    with pytest.raises(SystemExit, match=r"state.pt: resume state made from other inputs \(.*input.pt changed\)"):
+        common.resume_training_state(path, A(), {"model": fresh}, common.fingerprint([str(data)]), "t")
+    with pytest.raises(SystemExit, match=r"other inputs \(.*input.pt, .*other.pt changed\)"):
+        common.resume_training_state(path, A(), {"model": fresh}, {str(tmp_path / "other.pt"): [1, 1]}, "t")
+
+
+def test_check_args_names_the_flag_and_the_range():
+    from types import SimpleNamespace
+
+    args = SimpleNamespace(steps=0, lr=-1e-3, weight=float("nan"), gamma=1.5, ok=3)
+    with pytest.raises(SystemExit, match="^t: --steps 0: expected an integer >= 1$"):
+        common.check_args("t", args, at_least={"ok": 1, "steps": 1})
+    with pytest.raises(SystemExit, match="^t: --lr -0.001: expected a number > 0$"):
+        common.check_args("t", args, positive=("lr",))
+    with pytest.raises(SystemExit, match="^t: --weight nan: expected a number >= 0$"):
+        common.check_args("t", args, non_negative=("weight",))
+    with pytest.raises(SystemExit, match=r"^t: --gamma 1.5: expected a number in \[0, 1\]$"):
+        common.check_args("t", args, unit=("gamma",))
+    common.check_args("t", args, at_least={"ok": 3})
+
+
+def test_check_output_refuses_unusable_paths_before_work(tmp_path):
+    (tmp_path / "a_file").write_text("x")
+    (tmp_path / "input.pt").write_text("x")
+    cases = [
+        (str(tmp_path), "is a folder, expected a file path"),
+        (str(tmp_path / "a_file" / "out.pt"), "a_file is a file, not a folder"),
+        (str(tmp_path / "sub" / ".." / "input.pt"), "is one of this stage's inputs"),
+        ("/proc/genhyper/out.pt", "cannot write in /proc"),  # not writable, even for root
+        ("", "expected a file path"),
+    ]
+    for path, message in cases:
+        with pytest.raises(SystemExit, match=message):
+            common.check_output("t", "--out", path, [str(tmp_path / "input.pt")])
+    common.check_output("t", "--out", str(tmp_path / "new" / "deeper" / "out.pt"), [str(tmp_path / "input.pt")])
+    assert not (tmp_path / "new").exists(), "a check must not create folders"
+    assert sorted(os.listdir(tmp_path)) == ["a_file", "input.pt"], "the write probe was left behind"
+
+
+def test_failed_write_names_the_file_and_leaves_no_tmp(tmp_path, monkeypatch):
+    path = str(tmp_path / "x.pt")
+    save_atomic({"kind": "thing", "value": torch.ones(3)}, path)
+
+    def disk_full(obj, f):  # a real full disk: torch writes into /dev/full, which always answers ENOSPC
+        with open(f, "wb") as tmp:
+            tmp.write(b"partial")
+        real_save(obj, "/dev/full")
+
+    real_save = torch.save
+    monkeypatch.setattr(torch, "save", disk_full)
+    with pytest.raises(
+        SystemExit, match=r"^who: .*x.pt: could not write it \(the write failed; \d+ MiB free on its disk\); nothing"
+    ):
+        save_atomic({"kind": "thing", "value": torch.zeros(3)}, path, "who")
+    monkeypatch.undo()
+    assert not os.path.exists(path + ".tmp") and torch.equal(load_artifact(path, "thing")["value"], torch.ones(3))
+
+    def no_space(tmp):
+        open(tmp, "w").write("half")
+        raise OSError(28, "No space left on device")
+
+    with pytest.raises(SystemExit, match=r"x.json: could not write it \(No space left on device\)"):
+        common.write_atomic(str(tmp_path / "x.json"), no_space, "who")
+    assert os.listdir(tmp_path) == ["x.pt"]
+    (tmp_path / "folder.pt").mkdir()  # os.replace onto a folder fails: the .tmp goes too
+    with pytest.raises(SystemExit, match="folder.pt: could not write it"):
+        save_atomic({"kind": "thing"}, str(tmp_path / "folder.pt"))
+    assert sorted(os.listdir(tmp_path)) == ["folder.pt", "x.pt"]
+
+
+def test_json_is_strict(tmp_path):
+    path = tmp_path / "t.json"
+    common.write_json_atomic(str(path), {"mean": float("nan"), "rows": [1.5, float("inf")], "n": 2})
+    text = path.read_text()
+    assert "NaN" not in text and "Infinity" not in text
+    assert json.loads(text, parse_constant=lambda c: pytest.fail(f"non-strict constant {c}")) == {
+        "mean": None, "rows": [1.5, None], "n": 2}  # fmt: skip
+
+
+def test_policy_file_round_trip_and_checks(tmp_path):
+    data = fake_policies("cheetah-vel", 4, num=3)
+    save_atomic(data, str(tmp_path / "task_04.pt"))
+    loaded = common.load_policies(str(tmp_path / "task_04.pt"), "t")
+    assert loaded["params"].shape == (3, flatten_params(Actor(17, 6, 8)).numel()) and loaded["returns"].shape == (3,)
+    assert torch.allclose(loaded["returns"], loaded["episode_returns"].mean(1))
+    actor = load_flat_params(Actor(**loaded["actor_args"]), loaded["params"][1])  # rebuilds from the file alone
+    assert torch.equal(flatten_params(actor), data["params"][1])
+    bad_params = data["params"].clone()
+    bad_params[1, 5] = float("nan")
+    cases = [
+        ("task_08.pt", data, "named for task 8 but holds task 4"),
+        ("a.pt", {**data, "params": bad_params}, "params holds NaN or inf"),
+        ("b.pt", {**data, "episode_returns": torch.full((3, 2), float("inf"))}, "returns holds NaN or inf"),
+        ("c.pt", {**data, "params": data["params"][:, :-1]}, r"params have shape \[3, \d+\], its layout needs"),
+        ("d.pt", {**data, "task": {**data["task"], "params": [9.0]}}, "has other MDP parameters"),
+        ("e.pt", {k: v for k, v in data.items() if k != "origin"}, r"lacks fields \['origin'\]"),
+    ]
+    for name, content, message in cases:
+        save_atomic(content, str(tmp_path / name))
+        with pytest.raises(SystemExit, match=message):
+            common.load_policies(str(tmp_path / name), "t")

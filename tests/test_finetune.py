@@ -1,29 +1,47 @@
-"""finetune_tdreg.py and plot_finetune.py: the ramp, eq. (6)'s TD term, every init mode, the zero-shot start, bad input."""
+"""finetune_tdreg.py and plot_finetune.py: the ramp, eq. (6)'s TD term, one SAC with the collector, every start,
+the zero-shot start, resume, the figure, bad input."""
+
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from types import SimpleNamespace
 
 import pytest
 import torch
+from conftest import ROOT, one_line_error
 
 import finetune_tdreg
 import plot_finetune
-from common import Actor, evaluate, get_task, load_artifact, load_flat_params, save_atomic
-from conftest import ROOT
-from finetune_tdreg import Args, actor_loss_fn, actor_lr
-from hyplatent_train import generate
-from sac_collect import SoftQNetwork
+import sac_collect
+from common import (
+    Actor,
+    build_sac,
+    evaluate,
+    flatten_params,
+    get_task,
+    load_artifact,
+    load_flat_params,
+    load_policies,
+    policy_file,
+    sac_update,  # fmt: skip
+    save_atomic,
+)
+from finetune_tdreg import Args, actor_lr, td_error
 
 # tiny, yet past --learning-starts, through the whole ramp, with evaluations and a resume state
 TINY = dict(hidden=32, total_timesteps=400, learning_starts=100, lr_ramp_steps=200, batch_size=32, eval_every=100,
-            eval_episodes=1, state_every=150, log_every=200)
+            eval_episodes=1, state_every=150, log_every=200)  # fmt: skip
 
 
 def tiny_args(tmp_path, **override) -> Args:
     return Args(**{**TINY, "out": str(tmp_path / "ft.pt"), "runs_dir": str(tmp_path / "runs"), **override})
+
+
+def generated(tmp, task_id: int) -> str:
+    return str(tmp / "artifacts" / "hl_generated" / f"task_{task_id:02d}.pt")
 
 
 def test_lr_ramp_is_geometric_from_lr_start_to_policy_lr():
@@ -36,90 +54,127 @@ def test_lr_ramp_is_geometric_from_lr_start_to_policy_lr():
     assert actor_lr(Args(lr_ramp_steps=0), 0) == 3e-4  # ramp off: the constant rate from the first update
 
 
-def critics(seed=0):
-    torch.manual_seed(seed)
-    return [SoftQNetwork(5, 2, 16) for _ in range(4)]
-
-
-def test_td_term_is_eq6_and_changes_only_the_actor_gradient():
-    torch.manual_seed(0)
-    actor = Actor(5, 2, 16)
-    qf1, qf2, qf1_t, qf2_t = critics()
+def test_td_term_is_eq6_and_changes_only_the_actor_update():
+    sac_args = SimpleNamespace(hidden=16, q_lr=3e-4, policy_lr=3e-4, alpha=0.2, autotune=False, gamma=0.9, tau=0.005,
+                               policy_frequency=1, target_network_frequency=1)  # fmt: skip
     batch = [torch.randn(1, 8, 5), torch.randn(1, 8, 5), torch.rand(1, 8, 2) * 2 - 1, torch.randn(1, 8),
-             torch.tensor([[0.0] * 7 + [1.0]])]
-    alpha, gamma = torch.tensor(0.2), 0.9
+             torch.tensor([[0.0] * 7 + [1.0]])]  # fmt: skip
+    after, deltas = {}, []
 
-    def grads(lambda_td):
-        actor.zero_grad()
-        torch.manual_seed(1)  # the same reparameterized samples in both calls
-        loss, delta = actor_loss_fn(actor, qf1, qf2, qf1_t, qf2_t, batch, alpha, gamma, lambda_td)
-        loss.backward()
-        return loss, delta, [p.grad.clone() for p in actor.parameters()]
+    def td_regularizer(b, min_qf_pi):  # as finetune_tdreg.main builds it, lambda_td = 1
+        delta = td_error(sac["actor"], sac["qf1_target"], sac["qf2_target"], b, min_qf_pi, sac_args.gamma)
+        deltas.append((delta.detach(), min_qf_pi.detach()))
+        return 0.5 * (delta**2).mean(1), {"td_error_mean": delta.detach().mean(1)}
 
-    loss0, delta0, g0 = grads(0.0)
-    loss1, delta1, g1 = grads(1.0)
-    assert delta0 is None
-    assert any(not torch.allclose(a, b) for a, b in zip(g0, g1)), "the TD term does not reach the actor"
-    # delta by hand, from the same samples: a ~ pi(.|s), then a' ~ pi(.|s'); the done mask cuts the bootstrap
-    torch.manual_seed(1)
+    for penalty in (None, td_regularizer):
+        torch.manual_seed(0)
+        sac, log_alpha = build_sac(Actor(5, 2, 16), 5, 2, sac_args)
+        torch.manual_seed(1)  # the same samples for both updates
+        logs = sac_update(0, batch, sac, log_alpha, sac_args, penalty)
+        after[penalty is None] = ({k: v.clone() for k, v in sac["actor"].state_dict().items()},
+                                  {k: v.clone() for k, v in sac["qf1"].state_dict().items()}, logs)  # fmt: skip
+    (actor_td, critic_td, logs_td), (actor_plain, critic_plain, logs_plain) = after[False], after[True]
+    assert all(torch.equal(critic_td[k], critic_plain[k]) for k in critic_td), "the TD term reached the critic update"
+    assert any(not torch.equal(actor_td[k], actor_plain[k]) for k in actor_td), "the TD term does not reach the actor"
+    assert "td_error_mean" in logs_td and "td_error_mean" not in logs_plain
+    # delta by hand, from the same samples: the critic target's a' ~ pi(.|s'), the actor's a ~ pi(.|s), then
+    # the TD term's a' ~ pi(.|s'); the done mask cuts the bootstrap
+    torch.manual_seed(0)
+    sac, _ = build_sac(Actor(5, 2, 16), 5, 2, sac_args)
     b_obs, b_next, _, r, d = batch
-    a, log_pi, _ = actor.get_action(b_obs)
-    a_next, _, _ = actor.get_action(b_next)
+    torch.manual_seed(1)
+    sac["actor"].get_action(b_next)
+    a, _, _ = sac["actor"].get_action(b_obs)
+    a_next, _, _ = sac["actor"].get_action(b_next)
     with torch.no_grad():
-        q = torch.min(qf1(b_obs, a), qf2(b_obs, a))
-        expected = r + gamma * (1 - d) * torch.min(qf1_t(b_next, a_next), qf2_t(b_next, a_next)) - q
-    assert torch.allclose(delta1, expected, atol=1e-6)
-    assert loss1.item() == pytest.approx(loss0.item() + 0.5 * (expected**2).mean().item(), rel=1e-5)
+        targets = torch.min(sac["qf1_target"](b_next, a_next), sac["qf2_target"](b_next, a_next))
+    delta, min_qf_pi = deltas[0]
+    expected = r + 0.9 * (1 - d) * targets - min_qf_pi
+    assert torch.allclose(delta, expected, atol=1e-6)
+    assert logs_td["actor_loss"].item() == pytest.approx(
+        logs_plain["actor_loss"].item() + 0.5 * (expected**2).mean().item(), rel=1e-4
+    )
 
 
-def test_generated_init_starts_at_its_zero_shot_return(chain, tmp_path):
-    """Step 0 of the curve is the generated policy's return: the same number hyplatent_train.py reports."""
+def test_finetuning_without_its_additions_is_the_collectors_sac(tmp_path):
+    """One SAC: from scratch, TD term and ramp off, fine-tuning takes the collector's steps on one task, same batches,
+    same numbers (the batched and the plain layers round differently; bit-equal for the first updates)."""
+    shared = dict(hidden=32, total_timesteps=230, learning_starts=200, batch_size=32, seed=5, runs_dir=str(tmp_path / "runs"))
+    collected = sac_collect.main(sac_collect.Args(task_ids=(3,), init_seed=5, save_after=230, num_checkpoints=1,
+                                                  eval_episodes=1, out=str(tmp_path / "data"), **shared))  # fmt: skip
+    finetuned = finetune_tdreg.main(Args(task_id=3, init="scratch", lambda_td=0.0, lr_ramp_steps=0, eval_every=230,
+                                         eval_episodes=1, out=str(tmp_path / "ft.pt"), **shared))  # fmt: skip
+    expert = load_policies(collected["files"][0], "test")
+    torch.manual_seed(5)
+    initial = flatten_params(Actor(**expert["actor_args"]))
+    assert (expert["params"][0] - initial).abs().max() > 1e-3, "no update ran"
+    assert torch.allclose(finetuned["params"][0], expert["params"][0], atol=1e-6, rtol=0)
+    assert finetuned["returns"].item() == pytest.approx(expert["returns"][0].item(), abs=1e-3)
+
+
+def test_generated_policy_starts_at_its_zero_shot_return(chain, tmp_path):
+    """Step 0 of the curve is the generated policy's return: the number hyplatent_train.py reports for that sample."""
     tmp, _, _ = chain
-    hl = str(tmp / "artifacts" / "hl.pt")
     zero_shot = json.loads((tmp / "artifacts" / "hl_zeroshot.json").read_text())
-    # hyplatent_train drew task 2's samples with noise seed (its --seed 0) + 2 and ran 2 episodes from the checkpoint's eval seed
-    ckpt = load_artifact(hl, "hyplatent")
-    result = finetune_tdreg.main(tiny_args(tmp_path, task_id=2, hyplatent=hl, gen_seed=2, eval_episodes=2,
-                                           eval_seed=ckpt["eval_seed"]))
-    assert result["returns"][0].item() == pytest.approx(zero_shot["per_task"]["2"]["generated per sample"][0], rel=1e-6)
-    actor = load_flat_params(Actor(**ckpt["actor_args"]), generate(ckpt, (0.225,), 1, seed=2)[0])
-    assert result["episode_returns"][0].tolist() == pytest.approx(evaluate(actor, [get_task("cheetah-vel", 2)], 2, ckpt["eval_seed"])[0].tolist())
-    assert result["origin"] == {"init": "generated", "hyplatent": hl, "gen_seed": 2}
+    ckpt = load_artifact(str(tmp / "artifacts" / "hl.pt"), "hyplatent")
+    for index in (0, 1):  # hyplatent_train ran 2 episodes per sample from the checkpoint's eval seed
+        result = finetune_tdreg.main(tiny_args(tmp_path, task_id=2, policy=generated(tmp, 2), policy_index=index,
+                                               eval_episodes=2, eval_seed=ckpt["eval_seed"], total_timesteps=200))  # fmt: skip
+        per_sample = zero_shot["per_task"]["2"]["generated per sample"][index]
+        assert result["curve"]["returns"][0].item() == pytest.approx(per_sample, rel=1e-6)
+        assert result["origin"]["init"] == "generated" and result["origin"]["policy_index"] == index
+    actor = load_flat_params(Actor(**ckpt["actor_args"]), load_policies(generated(tmp, 2), "test")["params"][1])
+    episodes = evaluate(actor, [get_task("cheetah-vel", 2)], 2, ckpt["eval_seed"])[0]
+    assert result["curve"]["episode_returns"][0].tolist() == pytest.approx(episodes.tolist())
 
 
-@pytest.mark.parametrize("init", ["generated", "expert", "scratch"])
-def test_each_init_mode_runs_and_writes_its_curve(chain, tmp_path, init):
+@pytest.mark.parametrize("start", ["generated", "expert", "finetuned", "scratch"])
+def test_each_start_runs_and_writes_a_policy_file_with_its_curve(chain, tmp_path, start):
     tmp, _, _ = chain
-    args = tiny_args(tmp_path, task_id=7, init=init, hyplatent=str(tmp / "artifacts" / "hl.pt"),
-                     expert=str(tmp / "data" / "cheetah-vel" / "task_04.pt"))
+    policy = {"generated": generated(tmp, 7), "expert": str(tmp / "data" / "cheetah-vel" / "task_04.pt"),
+              "finetuned": str(tmp_path / "first.pt"), "scratch": ""}[start]  # fmt: skip
+    if start == "finetuned":  # a fine-tuned actor is a policy file too: fine-tune it again
+        finetune_tdreg.main(tiny_args(tmp_path, task_id=7, policy=generated(tmp, 7), out=policy, total_timesteps=200))
+    args = tiny_args(tmp_path, task_id=7, init="scratch" if start == "scratch" else "policy", policy=policy)
     result = finetune_tdreg.main(args)
-    saved = load_artifact(args.out, "finetune", ("steps", "returns", "actor_lr", "params", "actor_args", "args", "label"))
-    assert saved["steps"].tolist() == [0, 100, 200, 300, 400] and torch.isfinite(saved["returns"]).all()
-    assert saved["episode_returns"].shape == (5, 1) and saved["label"] == f"{init} + TD reg + lr ramp"
+    saved = load_policies(args.out, "test")  # the one policy format: any stage that starts from a policy reads it
+    curve = saved["curve"]
+    assert curve["steps"].tolist() == [0, 100, 200, 300, 400] and torch.isfinite(curve["returns"]).all()
+    assert curve["episode_returns"].shape == (5, 1) and saved["label"] == f"{start} + TD reg + lr ramp"
     # the optimizer's rate at each evaluation is the ramp's at the last actor update (every 2nd step)
-    assert saved["actor_lr"].tolist() == pytest.approx([actor_lr(args, max(s - 2, 0)) for s in (0, 100, 200, 300, 400)])
-    assert saved["actor_lr"][0] == pytest.approx(3e-6) and saved["actor_lr"][-1] == pytest.approx(3e-4)
-    actor = load_flat_params(Actor(**saved["actor_args"]), saved["params"])  # self-describing: the final actor rebuilds
-    assert evaluate(actor, [get_task("cheetah-vel", 7)], 1, args.eval_seed)[0, 0] == pytest.approx(saved["returns"][-1].item())
+    assert curve["actor_lr"].tolist() == pytest.approx([actor_lr(args, max(s - 2, 0)) for s in (0, 100, 200, 300, 400)])
+    assert curve["actor_lr"][0] == pytest.approx(3e-6) and curve["actor_lr"][-1] == pytest.approx(3e-4)
+    assert saved["params"].shape[0] == 1 and saved["returns"].item() == pytest.approx(curve["returns"][-1].item())
+    actor = load_flat_params(Actor(**saved["actor_args"]), saved["params"][0])  # self-describing: the final actor rebuilds
+    assert evaluate(actor, [get_task("cheetah-vel", 7)], 1, args.eval_seed)[0, 0] == pytest.approx(saved["returns"].item())
     assert not os.path.exists(args.out + ".state.pt") and os.listdir(tmp_path / "runs")
-    if init == "expert":
-        expert = load_artifact(args.expert, "sac_collect")
-        assert result["origin"]["expert_checkpoint"] == int(expert["returns"].argmax())
+    assert saved["origin"]["stage"] == "finetune_tdreg" and saved["origin"]["init"] == start
+    if start == "expert":  # by default the file's best checkpoint
+        assert result["origin"]["policy_index"] == int(load_policies(policy, "test")["returns"].argmax())
 
 
 def test_ablations_are_one_flag_away_and_labelled(tmp_path):
     args = tiny_args(tmp_path, init="scratch", lambda_td=0.0, lr_ramp_steps=0, total_timesteps=200, eval_every=200)
     result = finetune_tdreg.main(args)
-    assert result["label"] == "scratch" and result["actor_lr"].tolist() == pytest.approx([3e-4, 3e-4])
-    assert finetune_tdreg.default_out(args).endswith("cheetah-vel_task23_scratch_notd_noramp_seed1.pt")
+    assert result["label"] == "scratch" and result["curve"]["actor_lr"].tolist() == pytest.approx([3e-4, 3e-4])
+    assert finetune_tdreg.default_out(args, "scratch").endswith("cheetah-vel_task23_scratch_notd_noramp_seed1.pt")
+
+
+def fake_run(tmp_path, name: str, seed: int, label: str, returns: list) -> str:
+    """A finished fine-tuning run on task 23 with a made-up curve (plot_finetune reads only its curve and label)."""
+    curve = {"steps": torch.tensor([0, 1000, 2000]), "returns": torch.tensor(returns, dtype=torch.float32)}
+    data = policy_file(get_task("cheetah-vel", 23), {}, [], torch.zeros(1, 0), torch.zeros(1, 1), 10_000,
+                       {"stage": "finetune_tdreg"}, SimpleNamespace(seed=seed), label=label, curve=curve)  # fmt: skip
+    save_atomic(data, str(tmp_path / name))
+    return str(tmp_path / name)
 
 
 def test_script_resumes_after_a_kill_and_plots(chain, tmp_path):
     """As a user runs it: killed mid-run, started again, it resumes; plot_finetune.py draws and scores the curves."""
     tmp, _, _ = chain
-    cmd = [sys.executable, os.path.join(ROOT, "finetune_tdreg.py"), "--task-id", "7", "--hidden", "32", "--total-timesteps", "1200",
-           "--learning-starts", "100", "--lr-ramp-steps", "300", "--batch-size", "32", "--eval-every", "200",
-           "--eval-episodes", "1", "--state-every", "100", "--hyplatent", str(tmp / "artifacts" / "hl.pt"), "--out", "gen.pt"]
+    cmd = [sys.executable, os.path.join(ROOT, "finetune_tdreg.py"), "--task-id", "7", "--policy", generated(tmp, 7),
+           *"--hidden 32 --total-timesteps 1200 --learning-starts 100 --lr-ramp-steps 300 --batch-size 32".split(),
+           *"--eval-every 200 --eval-episodes 1 --state-every 100 --out gen.pt".split()]  # fmt: skip
     proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 300
     while not (tmp_path / "gen.pt.state.pt").exists() and time.time() < deadline and proc.poll() is None:
@@ -130,53 +185,70 @@ def test_script_resumes_after_a_kill_and_plots(chain, tmp_path):
     again = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0, again.stderr
     assert "resuming from gen.pt.state.pt" in again.stdout and "steps/s" in again.stdout
-    gen = load_artifact(str(tmp_path / "gen.pt"), "finetune")
-    assert gen["steps"].tolist() == list(range(0, 1201, 200)) and not (tmp_path / "gen.pt.state.pt").exists()
+    gen = load_policies(str(tmp_path / "gen.pt"), "test")
+    assert gen["curve"]["steps"].tolist() == list(range(0, 1201, 200)) and not (tmp_path / "gen.pt.state.pt").exists()
 
     # synthetic curves on task 23 whose score is known: R_random = -400, R_scratch = -100, 90% line at -130
-    for name, seed, label, returns in [("s1", 1, "scratch", [-400, -300, -100]), ("s2", 2, "scratch", [-400, -200, -100]),
-                                       ("g1", 1, "generated + TD reg + lr ramp", [-150, -120, -110]),
-                                       ("g2", 2, "generated + TD reg + lr ramp", [-125, -200, -100])]:
-        save_atomic({"kind": "finetune", "task": get_task("cheetah-vel", 23).to_dict(), "label": label, "args": {"seed": seed},
-                     "steps": torch.tensor([0, 1000, 2000]), "returns": torch.tensor(returns, dtype=torch.float32)},
-                    str(tmp_path / f"{name}.pt"))
+    runs = (str(tmp_path / "gen.pt"), fake_run(tmp_path, "s1.pt", 1, "scratch", [-400, -300, -100]),
+            fake_run(tmp_path, "s2.pt", 2, "scratch", [-400, -200, -100]),
+            fake_run(tmp_path, "g1.pt", 1, "generated + TD reg + lr ramp", [-150, -120, -110]),
+            fake_run(tmp_path, "g2.pt", 2, "generated + TD reg + lr ramp", [-125, -200, -100]),
+            str(tmp_path / "g3.pt.state.pt"))  # fmt: skip
     (tmp_path / "g3.pt.state.pt").write_bytes(b"")  # a run still going: its resume state is skipped, not read
-    runs = tuple(str(tmp_path / f"{n}.pt") for n in ("gen", "s1", "s2", "g1", "g2", "g3.pt.state"))
     table = plot_finetune.main(plot_finetune.Args(runs=runs, out=str(tmp_path / "fig" / "ft.png")))
     png = (tmp_path / "fig" / "ft.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
     assert (tmp_path / "fig" / "ft.md").read_text().strip() == table
-    with pytest.raises(SystemExit, match="--hold 0: expected a positive"):
-        plot_finetune.main(plot_finetune.Args(runs=runs, hold=0))
     rows = [[c.strip() for c in line.strip("|").split("|")] for line in table.splitlines()[2:]]
     # task | runs | seeds | step-0 | final | held steps per seed | mean | ratio | first touch | worst dip
     # scores: s1 0 .33 1; s2 0 .67 1; g1 .83 .93 .97; g2 .92 .67 1. Held: over the line, and so is the mean of the
     # rest of the curve (shorter than --hold here): g1 at 1000; g2 touches at 0 but its mean there is .86, so 2000
     assert rows[0][:2] == ["7", "generated + TD reg + lr ramp"] and rows[0][5:9] == ["–"] * 4  # no scratch runs on task 7
     assert rows[1] == ["23", "scratch", "1 2", "-400.0", "-100.0 ± 0.0", "2000, 2000", "2000", "1.00", "2000", "0.0"]
-    assert rows[2] == ["23", "generated + TD reg + lr ramp", "1 2", "-137.5", "-105.0 ± 5.0", "1000, 2000", "1500", "0.75", "500", "-75.0"]
+    assert rows[2] == ["23", "generated + TD reg + lr ramp", "1 2", "-137.5", "-105.0 ± 5.0", "1000, 2000", "1500", "0.75",
+                       "500", "-75.0"]  # fmt: skip
+
+    before = (tmp_path / "s1.pt").read_bytes()
+    for override, message in [(dict(hold=0), "--hold 0: expected an integer >= 1"),
+                              (dict(out=runs[1]), "s1.pt: is one of this stage's inputs"),
+                              (dict(out=str(tmp_path / "fig.md")), "fig.md: the table is written next to the figure as .md"),
+                              (dict(threshold=0.0), "--threshold 0.0: expected a number > 0")]:  # fmt: skip
+        with pytest.raises(SystemExit, match=message):
+            plot_finetune.main(plot_finetune.Args(**{"runs": runs, "out": str(tmp_path / "new.png"), **override}))
+    assert (tmp_path / "s1.pt").read_bytes() == before and not (tmp_path / "new.png").exists()
 
 
-def test_bad_input_fails_in_one_line_before_any_env_step(chain, tmp_path):
+def test_bad_input_fails_in_one_line_before_any_env_step(chain, tmp_path, run):
     tmp, _, _ = chain
-    hl = str(tmp / "artifacts" / "hl.pt")
-    ckpt = dict(load_artifact(hl, "hyplatent"))
-    save_atomic({**ckpt, "suite": "ant-dir"}, str(tmp_path / "ant.pt"))
-    save_atomic({**ckpt, "actor_args": {**ckpt["actor_args"], "obs_dim": 27}}, str(tmp_path / "wide.pt"))
+    policy = generated(tmp, 23 if os.path.exists(generated(tmp, 23)) else 7)
+    data = dict(load_policies(policy, "test"))
+    save_atomic({**data, "task": get_task("ant-dir", 7).to_dict()}, str(tmp_path / "ant.pt"))
+    save_atomic({**data, "actor_args": {**data["actor_args"], "obs_dim": 27}}, str(tmp_path / "wide.pt"))
+    save_atomic({**data, "params": data["params"] * float("nan")}, str(tmp_path / "nan.pt"))
+    before = open(policy, "rb").read()
     cases = [
-        (dict(hyplatent=str(tmp_path / "ant.pt")), "--hyplatent .*ant.pt: is for suite 'ant-dir', not --suite 'cheetah-vel'"),
-        (dict(hyplatent=str(tmp_path / "wide.pt")), "wide.pt: actor layout .* does not fit task 23"),
-        (dict(hyplatent=str(tmp_path / "missing.pt")), "missing.pt: no such file"),
-        (dict(task_id=40, hyplatent=hl), "--task-id 40: outside suite 'cheetah-vel'"),
-        (dict(init="expert"), "--init expert: give --expert"),
-        (dict(init="expert", expert=hl), "expected a 'sac_collect' artifact, found 'hyplatent'"),
-        (dict(init="expert", expert=str(tmp / "data" / "cheetah-vel" / "task_04.pt"), expert_checkpoint=3), "--expert-checkpoint 3: .* has 3"),
-        (dict(lambda_td=-1.0), "--lambda-td -1.0: expected >= 0"),
+        (dict(policy=str(tmp_path / "ant.pt")), "--policy .*ant.pt: is for suite 'ant-dir', not --suite 'cheetah-vel'"),
+        (dict(policy=str(tmp_path / "wide.pt")), "wide.pt: actor layout .* does not fit task 23"),
+        (dict(policy=str(tmp_path / "missing.pt")), "missing.pt: no such file"),
+        (dict(policy=str(tmp_path / "nan.pt")), "nan.pt: params holds NaN or inf"),
+        (dict(policy=str(tmp / "artifacts" / "hl.pt")), "expected a 'policies' artifact, found 'hyplatent'"),
+        (dict(task_id=40, policy=policy), "--task-id 40: outside suite 'cheetah-vel'"),
+        (dict(policy=policy, policy_index=2), "--policy-index 2: .* holds 2 policies"),
+        (dict(policy=policy, out=policy), "is one of this stage's inputs"),
+        (dict(policy=policy, out=str(tmp_path)), "is a folder"),
+        (dict(policy=policy, out="/proc/genhyper/ft.pt"), "cannot write in /proc"),
+        (dict(init="scratch", lambda_td=-1.0), "--lambda-td -1.0: expected a number >= 0"),
+        (dict(init="scratch", alpha=0.0), "--alpha 0.0: expected a number > 0"),
+        (dict(init="scratch", policy_lr=-3e-4), "--policy-lr -0.0003: expected a number > 0"),
+        (dict(init="scratch", learning_starts=400), "--learning-starts 400: expected fewer than --total-timesteps 400"),
+        (dict(init="scratch", lr_start=1e-3), "--lr-start 0.001: expected 0 < lr-start <= --policy-lr"),
     ]
     for override, message in cases:
         with pytest.raises(SystemExit, match=message):
             finetune_tdreg.main(tiny_args(tmp_path, **override))
-    assert not (tmp_path / "runs").exists() and not (tmp_path / "ft.pt").exists()
-    proc = subprocess.run([sys.executable, os.path.join(ROOT, "finetune_tdreg.py"), "--hyplatent", str(tmp_path / "ant.pt")],
-                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
-    assert proc.returncode != 0 and len(proc.stderr.strip().splitlines()) == 1 and "ant-dir" in proc.stderr
+    assert not (tmp_path / "runs").exists() and not (tmp_path / "ft.pt").exists() and open(policy, "rb").read() == before
+    proc = run("finetune_tdreg.py", "--policy", str(tmp_path / "ant.pt"), cwd=tmp_path, check=False)
+    one_line_error(proc, "ant-dir")
+    proc = run("finetune_tdreg.py", "--task-id", "7", "--policy", policy, "--out", policy, cwd=tmp_path, check=False)
+    one_line_error(proc, "finetune_tdreg: --out", "is one of this stage's inputs")
+    assert open(policy, "rb").read() == before

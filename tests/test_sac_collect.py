@@ -1,4 +1,5 @@
 """sac_collect.py: batched SAC is K independent SACs; the script collects, evaluates, resumes, refuses bad input."""
+
 import glob
 import os
 import signal
@@ -9,15 +10,50 @@ import time
 import numpy as np
 import pytest
 import torch
+from conftest import ROOT, fake_policies, one_line_error
 
-from common import Actor, evaluate, get_task, load_artifact, load_flat_params
-from conftest import ROOT
-from sac_collect import Args, ReplayBuffer, SoftQNetwork, main
+from common import (
+    Actor,
+    ReplayBuffer,
+    SoftQNetwork,
+    build_sac,
+    evaluate,
+    get_task,
+    load_flat_params,
+    load_policies,
+    sac_update,
+    save_atomic,
+)
+from sac_collect import Args, main
 
 # a tiny Cheetah-Vel config that still reaches updates (learning_starts < total), checkpoints and evaluation
-TINY = ["--suite", "cheetah-vel", "--task-ids", "0", "30", "--hidden", "32", "--total-timesteps", "1000",
-        "--learning-starts", "200", "--save-after", "300", "--save-every", "100", "--num-checkpoints", "7",
-        "--eval-episodes", "2", "--state-every", "250", "--log-every", "250", "--out", "data"]
+TINY = [
+    "--suite",
+    "cheetah-vel",
+    "--task-ids",
+    "0",
+    "30",
+    "--hidden",
+    "32",
+    "--total-timesteps",
+    "1000",
+    "--learning-starts",
+    "200",
+    "--save-after",
+    "300",
+    "--save-every",
+    "100",
+    "--num-checkpoints",
+    "7",
+    "--eval-episodes",
+    "2",
+    "--state-every",
+    "250",
+    "--log-every",
+    "250",
+    "--out",
+    "data",
+]
 
 
 def test_batched_critic_loss_gives_each_task_its_single_task_gradient():
@@ -35,6 +71,58 @@ def test_batched_critic_loss_gives_each_task_its_single_task_gradient():
             assert torch.allclose(p.grad, bp.grad[k], atol=1e-5), name
 
 
+def fixed_noise(draws: list, task: int | None = None):
+    """Stands in for Normal.rsample: hands out preset standard-normal draws, so that a batched update and
+    K single-task updates see the same noise (a (K, B, A) draw is not K (1, B, A) draws)."""
+    calls = iter(draws)
+
+    def rsample(dist, sample_shape=torch.Size()):
+        eps = next(calls)
+        return dist.loc + dist.scale * (eps if task is None else eps[task : task + 1])
+
+    return rsample
+
+
+def test_batched_sac_update_equals_the_per_task_updates(monkeypatch):
+    """Critic, actor, temperature and targets of task k after one batched update equal a single-task update on k's batch."""
+    from types import SimpleNamespace
+
+    args = SimpleNamespace(hidden=16, q_lr=3e-4, policy_lr=3e-4, alpha=0.2, autotune=True, gamma=0.99, tau=0.005,
+                           policy_frequency=2, target_network_frequency=2)  # fmt: skip
+    num_tasks, batch_size, obs_dim, act_dim = 3, 8, 5, 2
+    torch.manual_seed(0)
+    batched, log_alpha = build_sac(Actor(obs_dim, act_dim, 16, num_tasks=num_tasks), obs_dim, act_dim, args, num_tasks)
+    with torch.no_grad():
+        log_alpha.copy_(torch.tensor([-1.0, -2.0, -3.0]))  # each task its own temperature
+    singles = []
+    for k in range(num_tasks):  # task k's slice of every batched network, as plain single-task networks
+        sac, single_alpha = build_sac(Actor(obs_dim, act_dim, 16), obs_dim, act_dim, args)
+        with torch.no_grad():
+            for name in ("actor", "qf1", "qf2", "qf1_target", "qf2_target"):
+                for p, bp in zip(sac[name].parameters(), batched[name].parameters()):
+                    p.copy_(bp[k])
+            single_alpha.copy_(log_alpha[k : k + 1])
+        singles.append((sac, single_alpha))
+    batch = [torch.randn(num_tasks, batch_size, obs_dim), torch.randn(num_tasks, batch_size, obs_dim),
+             torch.rand(num_tasks, batch_size, act_dim) * 2 - 1, torch.randn(num_tasks, batch_size),
+             (torch.rand(num_tasks, batch_size) < 0.2).float()]  # fmt: skip
+    draws = [torch.randn(num_tasks, batch_size, act_dim) for _ in range(1 + 2 * args.policy_frequency)]
+
+    monkeypatch.setattr(torch.distributions.Normal, "rsample", fixed_noise(draws))
+    logs = sac_update(0, batch, batched, log_alpha, args)  # step 0: critic, 2 actor + temperature steps, targets
+    for k, (sac, single_alpha) in enumerate(singles):
+        monkeypatch.setattr(torch.distributions.Normal, "rsample", fixed_noise(draws, task=k))
+        single_logs = sac_update(0, [b[k : k + 1] for b in batch], sac, single_alpha, args)
+        for name in ("qf1_loss", "qf2_loss", "actor_loss"):
+            assert torch.allclose(single_logs[name], logs[name][k : k + 1], atol=1e-6), name
+        assert torch.allclose(single_alpha, log_alpha[k : k + 1], atol=1e-7), "temperature"
+        assert single_alpha.item() != -1.0 - k, "the temperature did not move"
+        for name in ("actor", "qf1", "qf2", "qf1_target", "qf2_target"):
+            for (pname, p), bp in zip(sac[name].named_parameters(), batched[name].parameters()):
+                assert torch.allclose(p, bp[k], atol=1e-6), f"{name}.{pname} of task {k}"
+    assert not torch.allclose(batched["actor"].fc1.weight[0], batched["actor"].fc1.weight[1]), "tasks share parameters"
+
+
 def test_replay_buffer_keeps_tasks_apart_and_wraps():
     rb = ReplayBuffer(num_tasks=2, capacity=4, obs_dim=1, act_dim=1)
     for t in range(6):  # task 0 stores t, task 1 stores 100 + t
@@ -47,11 +135,21 @@ def test_replay_buffer_keeps_tasks_apart_and_wraps():
 
 
 def _first_checkpoint(tmp_path, shared_init: bool):
-    args = Args(task_ids=(0, 30), hidden=16, total_timesteps=20, learning_starts=10, save_after=1, save_every=1,
-                num_checkpoints=1, eval_episodes=1, out=str(tmp_path / f"shared{shared_init}"),
-                runs_dir=str(tmp_path / "runs"), shared_init=shared_init)
+    args = Args(
+        task_ids=(0, 30),
+        hidden=16,
+        total_timesteps=20,
+        learning_starts=10,
+        save_after=1,
+        save_every=1,
+        num_checkpoints=1,
+        eval_episodes=1,
+        out=str(tmp_path / f"shared{shared_init}"),
+        runs_dir=str(tmp_path / "runs"),
+        shared_init=shared_init,
+    )
     files = main(args)["files"]
-    return [load_artifact(f, "sac_collect")["params"][0] for f in files]
+    return [load_policies(f, "test")["params"][0] for f in files]
 
 
 def test_shared_init_starts_every_task_from_one_point(tmp_path):
@@ -63,8 +161,13 @@ def test_shared_init_starts_every_task_from_one_point(tmp_path):
 
 def test_collect_kill_resume_and_artifact(tmp_path):
     state = tmp_path / "data" / "cheetah-vel" / ".resume_0-30.pt"
-    proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "sac_collect.py"), *TINY], cwd=tmp_path,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, os.path.join(ROOT, "sac_collect.py"), *TINY],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     deadline = time.time() + 300
     while not state.exists() and proc.poll() is None and time.time() < deadline:
         time.sleep(0.02)
@@ -73,8 +176,13 @@ def test_collect_kill_resume_and_artifact(tmp_path):
     assert state.exists(), "the run ended before its first resume state was saved"
     assert not glob.glob(str(tmp_path / "data" / "cheetah-vel" / "task_*.pt*")), "a killed run left task files"
 
-    proc = subprocess.run([sys.executable, os.path.join(ROOT, "sac_collect.py"), *TINY], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "sac_collect.py"), *TINY],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr
     resumed_at = int(proc.stdout.split("at step ")[1].split()[0])
     assert "resuming from" in proc.stdout and 250 <= resumed_at < 1000
@@ -82,61 +190,110 @@ def test_collect_kill_resume_and_artifact(tmp_path):
     assert not state.exists(), "the resume state outlived a finished run"
 
     for index in (0, 30):
-        data = load_artifact(str(tmp_path / "data" / "cheetah-vel" / f"task_{index:02d}.pt"), "sac_collect")
-        assert data["task"] == {"suite": "cheetah-vel", "index": index, "params": [0.075 * (index + 1)],
-                                "param_names": ["velocity"]}
-        assert data["params"].shape == (7, 17 * 32 + 32 + 32 * 32 + 32 + 2 * (32 * 6 + 6)) and data["params"].dtype == torch.float32
+        data = load_policies(str(tmp_path / "data" / "cheetah-vel" / f"task_{index:02d}.pt"), "test")
+        assert data["task"] == {
+            "suite": "cheetah-vel",
+            "index": index,
+            "params": [0.075 * (index + 1)],
+            "param_names": ["velocity"],
+        }
+        assert (
+            data["params"].shape == (7, 17 * 32 + 32 + 32 * 32 + 32 + 2 * (32 * 6 + 6))
+            and data["params"].dtype == torch.float32
+        )
         assert data["steps"].tolist() == [300, 400, 500, 600, 700, 800, 900]
         assert data["returns"].shape == (7,) and data["episode_returns"].shape == (7, 2)
-        assert data["args"]["total_timesteps"] == 1000 and data["obs_dim"] == 17 and data["act_dim"] == 6
+        assert (
+            data["args"]["total_timesteps"] == 1000
+            and data["actor_args"]["obs_dim"] == 17
+            and data["actor_args"]["act_dim"] == 6
+        )
+        assert data["origin"] == {"stage": "sac_collect", "seed": 1, "init_seed": 0, "shared_init": True}
         assert not torch.equal(data["params"][0], data["params"][-1]), "no update happened between checkpoints"
         # the stored return is reproducible from the stored parameters alone
         actor = load_flat_params(Actor(**data["actor_args"]), data["params"][-1])
-        again = evaluate(actor, [get_task("cheetah-vel", index)], 2, data["args"]["eval_seed"])[0]
+        again = evaluate(actor, [get_task("cheetah-vel", index)], 2, data["eval_seed"])[0]
         assert np.allclose(again, data["episode_returns"][-1].numpy(), atol=1e-3)
     assert len(glob.glob(str(tmp_path / "runs" / "*" / "task_30" / "events.*"))) >= 1
 
     # started again: finished tasks are skipped, files untouched
     before = os.path.getmtime(tmp_path / "data" / "cheetah-vel" / "task_00.pt")
-    proc = subprocess.run([sys.executable, os.path.join(ROOT, "sac_collect.py"), *TINY], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "sac_collect.py"), *TINY],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0 and "skipping finished tasks [0, 30]" in proc.stdout
     assert os.path.getmtime(tmp_path / "data" / "cheetah-vel" / "task_00.pt") == before
 
 
 def test_ant_dir_end_to_end_tiny(tmp_path, run):
-    run("sac_collect.py", "--suite", "ant-dir", "--task-ids", "6", "--hidden", "32", "--total-timesteps", "400",
-        "--learning-starts", "100", "--save-after", "300", "--save-every", "100", "--num-checkpoints", "2",
-        "--eval-episodes", "1", "--out", "data", cwd=tmp_path)
-    data = load_artifact(str(tmp_path / "data" / "ant-dir" / "task_06.pt"), "sac_collect")
+    run(
+        "sac_collect.py",
+        "--suite",
+        "ant-dir",
+        "--task-ids",
+        "6",
+        "--hidden",
+        "32",
+        "--total-timesteps",
+        "400",
+        "--learning-starts",
+        "100",
+        "--save-after",
+        "300",
+        "--save-every",
+        "100",
+        "--num-checkpoints",
+        "2",
+        "--eval-episodes",
+        "1",
+        "--out",
+        "data",
+        cwd=tmp_path,
+    )
+    data = load_policies(str(tmp_path / "data" / "ant-dir" / "task_06.pt"), "test")
     assert data["params"].shape == (2, 27 * 32 + 32 + 32 * 32 + 32 + 2 * (32 * 8 + 8))
     assert data["task"]["params"] == [0.2454395410534735] and torch.isfinite(data["returns"]).all()
 
 
-@pytest.mark.parametrize("override,message", [
-    ({"suite": "walker-vel"}, "--suite 'walker-vel': unknown suite"),
-    ({"task_ids": (0, 40)}, "--task-ids 40: outside suite 'cheetah-vel'"),
-    ({"task_ids": (3, 3)}, "--task-ids .*repeated"),
-    ({"save_after": 950}, "--save-after 950: .* step 1550"),
-    ({"save_every": 0}, "--save-every 0: expected a positive integer"),
-])
+@pytest.mark.parametrize(
+    "override,message",
+    [
+        ({"suite": "walker-vel"}, "--suite 'walker-vel': unknown suite"),
+        ({"task_ids": (0, 40)}, "--task-ids 40: outside suite 'cheetah-vel'"),
+        ({"task_ids": (3, 3)}, "--task-ids .*repeated"),
+        ({"save_after": 950}, "--save-after 950: .* step 1550"),
+        ({"save_every": 0}, "--save-every 0: expected an integer >= 1"),
+        ({"alpha": 0.0}, "--alpha 0.0: expected a number > 0"),
+        ({"policy_lr": -3e-4}, "--policy-lr -0.0003: expected a number > 0"),
+        ({"q_lr": 0.0}, "--q-lr 0.0: expected a number > 0"),
+        ({"gamma": 1.5}, r"--gamma 1.5: expected a number in \[0, 1\]"),
+        ({"learning_starts": 1000}, "--learning-starts 1000: expected fewer than --total-timesteps 1000"),
+        ({"learning_starts": -1}, "--learning-starts -1: expected an integer >= 0"),
+        ({"out": "/proc/genhyper"}, "--out /proc/genhyper/cheetah-vel/task_00.pt: cannot write in /proc"),
+    ],
+)
 def test_bad_arguments_fail_before_training(tmp_path, override, message):
-    args = Args(**{**dict(task_ids=(0,), total_timesteps=1000, save_after=500, save_every=100, num_checkpoints=7,
-                          out=str(tmp_path / "data"), runs_dir=str(tmp_path / "runs")), **override})
+    base = dict(task_ids=(0,), total_timesteps=1000, learning_starts=200, save_after=500, save_every=100, num_checkpoints=7,
+                out=str(tmp_path / "data"), runs_dir=str(tmp_path / "runs"))  # fmt: skip
+    args = Args(**{**base, **override})
     with pytest.raises(SystemExit, match=message):
         main(args)
-    assert not (tmp_path / "runs").exists()
+    assert not (tmp_path / "runs").exists() and not (tmp_path / "data").exists()
 
 
-def test_output_folder_of_another_actor_size_is_refused(tmp_path, run):
+def test_output_folder_of_another_actor_size_or_suite_is_refused(tmp_path, run):
     folder = tmp_path / "data" / "cheetah-vel"
     folder.mkdir(parents=True)
-    torch.save({"kind": "sac_collect", "task": {"suite": "cheetah-vel", "index": 1}, "actor_args": {"hidden": 64}},
-               folder / "task_01.pt")
+    save_atomic(fake_policies("cheetah-vel", 1, hidden=64), str(folder / "task_01.pt"))
     proc = run("sac_collect.py", "--task-ids", "0", "--hidden", "32", "--out", "data", cwd=tmp_path, check=False)
-    assert proc.returncode != 0
-    assert proc.stderr.strip().splitlines() == [f"sac_collect: --out data: data/cheetah-vel/task_01.pt has actor hidden=64, not --hidden 32"]
-    torch.save({"kind": "sac_collect", "task": {"suite": "ant-dir", "index": 1}, "actor_args": {"hidden": 32}},
-               folder / "task_01.pt")
+    one_line_error(proc, "sac_collect: --out data: data/cheetah-vel/task_01.pt has actor hidden=64, not --hidden 32")
+    save_atomic(fake_policies("ant-dir", 1, hidden=32), str(folder / "task_01.pt"))
     with pytest.raises(SystemExit, match="is from suite 'ant-dir'"):
+        main(Args(task_ids=(0,), hidden=32, out=str(tmp_path / "data")))
+    save_atomic(fake_policies("cheetah-vel", 4, hidden=32), str(folder / "task_01.pt"))  # misnamed: holds task 4
+    with pytest.raises(SystemExit, match="task_01.pt: the file is named for task 1 but holds task 4"):
         main(Args(task_ids=(0,), hidden=32, out=str(tmp_path / "data")))

@@ -1,15 +1,23 @@
-"""ae_train.py and hyplatent_train.py: the pieces with real math, and the chained scripts on a tiny config."""
+"""ae_train.py and hyplatent_train.py: the pieces with real math, toy runs whose answer is known, the chained
+scripts on a tiny config, and one test per class of bad input."""
+
 import json
 import math
+import os
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 import torch
+from conftest import ROOT, fake_policies, one_line_error
 
 import ae_train
 import hyplatent_train
-from ae_train import ParamAutoencoder, chunk_sizes_of
-from common import Actor, actor_layout, load_artifact
-from hyplatent_train import Discriminator, Generator, encode_condition, generate, task_distance
+from ae_train import chunk_sizes_of
+from common import Actor, ParamAutoencoder, actor_layout, load_artifact, load_policies, save_atomic
+from hyplatent_train import Discriminator, Generator, build_models, encode_condition, generate, task_distance
 
 
 def test_normalizer_round_trip_and_range():
@@ -53,6 +61,7 @@ def test_generator_and_discriminator_shapes():
     assert z.shape == (8, 32)
     logit, cond = Discriminator(32, 2)(z)
     assert logit.shape == (8,) and cond.shape == (8, 2)
+    assert Generator(6, 32, widths=(64, 32, 16))(torch.randn(8, 6)).shape == (8, 32)
 
 
 def test_condition_encoding():
@@ -66,6 +75,79 @@ def test_condition_encoding():
     assert task_distance("cheetah-vel", 0.3, 1.2) == pytest.approx(0.9)
 
 
+# ----------------------------------------------------------------------------------------------
+# Toy runs: two training tasks whose checkpoints are one policy each (plus a little noise), so every
+# latent of a task is (nearly) the same point and the answer for each condition is known
+# ----------------------------------------------------------------------------------------------
+TOY_TASKS = {"cheetah-vel": (0, 30), "ant-dir": (3, 33)}
+
+
+@pytest.fixture(scope="module")
+def toy(tmp_path_factory):
+    """{suite: (folder, autoencoder path)} for a toy collection of each suite."""
+    made = {}
+    for suite, (a, b) in TOY_TASKS.items():
+        folder = tmp_path_factory.mktemp(suite)
+        for seed, index in enumerate((a, b)):
+            data = fake_policies(suite, index, num=1, seed=seed)
+            params = data["params"].expand(12, -1) + 0.001 * torch.randn(12, data["params"].shape[1])
+            save_atomic({**data, "params": params, "returns": torch.zeros(12), "episode_returns": torch.zeros(12, 1),
+                         "steps": torch.arange(12)}, str(folder / "data" / f"task_{index:02d}.pt"))  # fmt: skip
+        ae_train.main(ae_train.Args(data=str(folder / "data"), out=str(folder / "ae.pt"), latent_dim=16, steps=150,
+                                    batch_size=24, eval_episodes=1, runs_dir=str(folder / "runs")))  # fmt: skip
+        made[suite] = folder
+    return made
+
+
+def toy_hyplatent(folder, tmp_path, **override) -> dict:
+    args = dict(ae=str(folder / "ae.pt"), out=str(tmp_path / "hl.pt"), generator_widths=(64, 32, 16), iterations=300,
+                batch_size=16, eval_samples=2, eval_episodes=1, test_task_ids=(), runs_dir=str(tmp_path / "runs"))  # fmt: skip
+    hyplatent_train.main(hyplatent_train.Args(**{**args, **override}))
+    return load_artifact(str(tmp_path / "hl.pt"), "hyplatent")
+
+
+@pytest.mark.parametrize("suite,recon,condition", [("cheetah-vel", "latent", "raw"), ("cheetah-vel", "param", "raw"),
+                                                   ("ant-dir", "latent", "cossin")])  # fmt: skip
+def test_generator_reproduces_the_paired_latents_per_condition(toy, tmp_path, suite, recon, condition):
+    ae = load_artifact(str(toy[suite] / "ae.pt"), "autoencoder")
+    ckpt = toy_hyplatent(
+        toy[suite], tmp_path, recon=recon, condition=condition, test_task_ids=(6,) if suite == "ant-dir" else ()
+    )
+    generator, decoder = build_models(ckpt)
+    target = {i: ae["latents"][ae["task_index"] == i].flatten(1).mean(0) for i in TOY_TASKS[suite]}
+    spread = (target[TOY_TASKS[suite][0]] - target[TOY_TASKS[suite][1]]).norm()
+    for i, other in (TOY_TASKS[suite], TOY_TASKS[suite][::-1]):
+        condition_of = encode_condition(ae["task_params"][ae["task_index"] == i][:1].expand(32, -1), condition)
+        with torch.no_grad():
+            z = generator(torch.cat([torch.randn(32, ckpt["noise_dim"]), condition_of], -1))  # (32, 2 * latent)
+        if recon == "latent":  # the generator regresses the paired latent
+            own, away = (z - target[i]).norm(dim=1), (z - target[other]).norm(dim=1)
+        else:  # eq. (2): the decoded policy regresses the paired parameters (normalized)
+            x = decoder.decode(z.view(32, 2, -1))
+            with torch.no_grad():
+                paired = {k: decoder.decode(target[k].view(1, 2, -1)) for k in (i, other)}
+            own, away = (x - paired[i]).norm(dim=1), (x - paired[other]).norm(dim=1)
+        assert (own < 0.5 * away).all(), f"task {i}: generated {own.mean():.3f} from its own, {away.mean():.3f} from the other"
+        if recon == "latent":
+            assert own.mean() < 0.25 * spread
+
+
+def test_decoder_moves_only_when_trained(toy, tmp_path):
+    ae = load_artifact(str(toy["cheetah-vel"] / "ae.pt"), "autoencoder")
+    decoder_weights = {k: v for k, v in ae["state_dict"].items() if k.startswith("decoders")}
+
+    def moved(**override) -> bool:
+        ckpt = toy_hyplatent(toy["cheetah-vel"], tmp_path, iterations=5, **override)
+        return any(not torch.equal(ckpt["decoder"][k], v) for k, v in decoder_weights.items())
+
+    assert moved(recon="param", train_decoder=True), "eq. (2) did not train the decoder"
+    assert not moved(recon="param", train_decoder=False)
+    assert not moved(recon="latent", train_decoder=True), "latent regression cannot reach the decoder"
+
+
+# ----------------------------------------------------------------------------------------------
+# The chained scripts (conftest.chain)
+# ----------------------------------------------------------------------------------------------
 def test_autoencoder_artifact(chain):
     tmp, stdout, _ = chain
     ae = load_artifact(str(tmp / "artifacts" / "ae.pt"), "autoencoder")
@@ -74,6 +156,7 @@ def test_autoencoder_artifact(chain):
     assert ae["task_index"].tolist() == [0, 0, 0, 4, 4, 4]
     assert torch.allclose(ae["task_params"].squeeze(-1), torch.tensor([0.075] * 3 + [0.375] * 3))
     assert "decoded return" in stdout and len(ae["eval"]["decoded_return"]) == 2
+    assert ae["data"] == str(tmp / "data" / "cheetah-vel"), "the collection path must not depend on the working folder"
     model = ParamAutoencoder(**ae["model_args"])
     model.load_state_dict(ae["state_dict"])  # self-describing: rebuilds from the file alone
 
@@ -87,43 +170,159 @@ def test_hyplatent_artifact_generates_policies(chain):
     assert not torch.allclose(flat[0], flat[1]), "noise does not change the generated policy"
 
 
-def test_zero_shot_table_and_eval_only_agree(chain):
+def test_zero_shot_table_generated_policy_files_and_eval_only_agree(chain, tmp_path, monkeypatch):
     tmp, _, stdout = chain
-    result = json.loads((tmp / "artifacts" / "hl_zeroshot.json").read_text())
+    text = (tmp / "artifacts" / "hl_zeroshot.json").read_text()
+    result = json.loads(text, parse_constant=lambda c: pytest.fail(f"non-strict JSON constant {c}"))
     assert result["test_task_ids"] == [2, 7]
-    assert set(result["per_task"]["2"]) >= {"generated", "nearest expert", "interpolated experts", "random actor", "own expert"}
+    assert set(result["per_task"]["2"]) >= {
+        "generated",
+        "nearest expert",
+        "interpolated experts",
+        "random actor",
+        "own expert",
+    }
     assert "own expert" not in result["per_task"]["7"]  # task 7 was never collected
     assert result["per_task"]["7"]["nearest"] == [4, 0] and len(result["per_task"]["2"]["generated per sample"]) == 2
     assert "| **mean** |" in stdout
+    for test_id in (2, 7):  # the generated policies, in the one policy format, with their zero-shot returns
+        policies = load_policies(str(tmp / "artifacts" / "hl_generated" / f"task_{test_id:02d}.pt"), "test")
+        ckpt = load_artifact(str(tmp / "artifacts" / "hl.pt"), "hyplatent")
+        assert torch.equal(policies["params"], generate(ckpt, policies["task"]["params"], 2, seed=test_id))
+        assert policies["returns"].tolist() == pytest.approx(result["per_task"][str(test_id)]["generated per sample"])
+        assert policies["origin"]["stage"] == "hyplatent_train" and policies["origin"]["noise_seed"] == test_id
+    monkeypatch.chdir(tmp_path)  # another working folder: the collection is found from the checkpoint's absolute path
     again = hyplatent_train.main(hyplatent_train.Args(out=str(tmp / "artifacts" / "hl.pt"), eval_only=True,
-                                                      test_task_ids=(2, 7), eval_samples=2, eval_episodes=2,
-                                                      data=str(tmp / "data" / "cheetah-vel")))
+                                                      test_task_ids=(2, 7), eval_samples=2, eval_episodes=2))  # fmt: skip
     assert again["overall"] == pytest.approx(result["overall"])
 
 
-def test_bad_inputs_are_one_line_errors(chain, tmp_path):
+# ----------------------------------------------------------------------------------------------
+# Bad input: one line naming the argument or file, before any training, nothing overwritten or left behind
+# ----------------------------------------------------------------------------------------------
+def test_ae_train_bad_input(chain, tmp_path, run):
     tmp, _, _ = chain
     data = str(tmp / "data" / "cheetah-vel")
-    with pytest.raises(SystemExit, match="no task files"):
-        ae_train.main(ae_train.Args(data=str(tmp_path), out=str(tmp_path / "ae.pt")))
-    with pytest.raises(SystemExit, match="--train-task-ids 2: is a test task"):
-        ae_train.main(ae_train.Args(data=data, train_task_ids=(0, 2), out=str(tmp_path / "ae.pt")))
-    with pytest.raises(SystemExit, match="--train-task-ids 8: not collected"):
-        ae_train.main(ae_train.Args(data=data, train_task_ids=(0, 8), out=str(tmp_path / "ae.pt")))
-    with pytest.raises(SystemExit, match="expected a 'autoencoder' artifact, found 'sac_collect'"):
-        hyplatent_train.main(hyplatent_train.Args(ae=f"{data}/task_00.pt", out=str(tmp_path / "hl.pt")))
-    with pytest.raises(SystemExit, match="--test-task-ids 4: is a training task"):
-        hyplatent_train.main(hyplatent_train.Args(out=str(tmp / "artifacts" / "hl.pt"), eval_only=True, test_task_ids=(4,)))
-    with pytest.raises(SystemExit, match="--condition cossin: only for directions"):
-        hyplatent_train.main(hyplatent_train.Args(ae=str(tmp / "artifacts" / "ae.pt"), condition="cossin"))
+    task0 = tmp / "data" / "cheetah-vel" / "task_00.pt"
+    before = task0.read_bytes()
+    cases = [
+        (dict(data=str(tmp_path)), "no task files"),
+        (dict(train_task_ids=(0, 2)), "--train-task-ids 2: is a test task"),
+        (dict(train_task_ids=(0, 8)), "--train-task-ids 8: not collected"),
+        (dict(out=str(task0)), "task_00.pt: is one of this stage's inputs"),
+        (dict(out=str(tmp_path)), "is a folder, expected a file path"),
+        (dict(out="/proc/genhyper/ae.pt"), "cannot write in /proc"),
+        (dict(steps=0), "--steps 0: expected an integer >= 1"),
+        (dict(batch_size=0), "--batch-size 0: expected an integer >= 1"),
+        (dict(latent_dim=0), "--latent-dim 0: expected an integer >= 1"),
+        (dict(eval_episodes=0), "--eval-episodes 0: expected an integer >= 1"),
+        (dict(lr=-1e-3), "--lr -0.001: expected a number > 0"),
+        (dict(input_noise=2.0), r"--input-noise 2.0: expected a number in \[0, 1\]"),
+    ]
+    for override, message in cases:
+        args = {"data": data, "out": str(tmp_path / "ae.pt"), "runs_dir": str(tmp_path / "runs"), **override}
+        with pytest.raises(SystemExit, match=message):
+            ae_train.main(ae_train.Args(**args))
+    assert task0.read_bytes() == before and not (tmp_path / "runs").exists() and not (tmp_path / "ae.pt").exists()
+    proc = run("ae_train.py", "--data", data, "--out", str(task0), cwd=tmp_path, check=False)
+    one_line_error(proc, "ae_train: --out", "is one of this stage's inputs")
+    assert task0.read_bytes() == before
+
+
+@pytest.mark.parametrize("damage,message", [
+    (lambda d: {**d, "params": d["params"] * float("nan")}, "task_00.pt: params holds NaN or inf"),
+    (lambda d: {**d, "episode_returns": d["episode_returns"] + float("inf")}, "task_00.pt: episode_returns holds NaN or inf"),
+])  # fmt: skip
+def test_non_finite_collection_is_refused(chain, tmp_path, damage, message):
+    tmp, _, _ = chain
+    folder = tmp_path / "data"
+    folder.mkdir()
+    for name in ("task_00.pt", "task_04.pt"):
+        data = dict(load_policies(str(tmp / "data" / "cheetah-vel" / name), "test"))
+        save_atomic(damage(data) if name == "task_00.pt" else data, str(folder / name))
+    with pytest.raises(SystemExit, match=message):
+        ae_train.main(ae_train.Args(data=str(folder), out=str(tmp_path / "ae.pt")))
+    ae = dict(load_artifact(str(tmp / "artifacts" / "ae.pt"), "autoencoder"))  # the same damage downstream
+    save_atomic({**ae, "latents": ae["latents"] * float("nan")}, str(tmp_path / "nan_ae.pt"))
+    with pytest.raises(SystemExit, match="nan_ae.pt: latents holds NaN or inf"):
+        hyplatent_train.main(hyplatent_train.Args(ae=str(tmp_path / "nan_ae.pt"), out=str(tmp_path / "hl.pt")))
+    assert not (tmp_path / "ae.pt").exists() and not (tmp_path / "hl.pt").exists()
+
+
+def test_resumed_autoencoder_refuses_a_changed_collection(chain, tmp_path):
+    tmp, _, _ = chain
+    folder = tmp_path / "data"
+    folder.mkdir()
+    for name in ("task_00.pt", "task_04.pt"):
+        (folder / name).write_bytes((tmp / "data" / "cheetah-vel" / name).read_bytes())
+    cmd = [sys.executable, os.path.join(ROOT, "ae_train.py"), "--data", "data", "--out", "ae.pt", "--latent-dim", "8",
+           "--steps", "1000000", "--batch-size", "4", "--state-every", "5"]  # fmt: skip
+    proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while not (tmp_path / "ae.pt.state.pt").exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert (tmp_path / "ae.pt.state.pt").exists() and not (tmp_path / "ae.pt").exists()
+    data = dict(load_policies(str(folder / "task_04.pt"), "test"))
+    save_atomic({**data, "params": data["params"][:2], "returns": data["returns"][:2],
+                 "episode_returns": data["episode_returns"][:2]}, str(folder / "task_04.pt"))  # fmt: skip
+    again = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    one_line_error(again, "ae_train: ae.pt.state.pt: resume state made from other inputs", "task_04.pt")
+
+
+def test_hyplatent_bad_input(chain, tmp_path, run):
+    tmp, _, _ = chain
+    ae_path = tmp / "artifacts" / "ae.pt"
+    before = ae_path.read_bytes()
+    cases = [
+        (dict(ae=str(tmp / "data" / "cheetah-vel" / "task_00.pt")), "expected a 'autoencoder' artifact, found 'policies'"),
+        (dict(out=str(ae_path)), "ae.pt: is one of this stage's inputs"),
+        (dict(out=str(tmp / "data" / "cheetah-vel" / "task_00.pt")), "is one of this stage's inputs"),
+        (dict(out=str(tmp_path)), "is a folder"),
+        (dict(out="/proc/genhyper/hl.pt"), "cannot write in /proc"),
+        (dict(train_task_ids=(2,)), r"--train-task-ids 2: not among the autoencoder's training tasks \[0, 4\]"),
+        (dict(test_task_ids=(4,)), "--test-task-ids 4: is a training task"),
+        (dict(condition="cossin"), "--condition cossin: only for directions"),
+        (dict(iterations=-3), "--iterations -3: expected an integer >= 1"),
+        (dict(g_steps=0), "--g-steps 0: expected an integer >= 1"),
+        (dict(batch_size=1), "--batch-size 1: expected an integer >= 2"),
+        (dict(noise_dim=0), "--noise-dim 0: expected an integer >= 1"),
+        (dict(state_every=0), "--state-every 0: expected an integer >= 1"),
+        (dict(log_every=0), "--log-every 0: expected an integer >= 1"),
+        (dict(eval_samples=0), "--eval-samples 0: expected an integer >= 1"),
+        (dict(eval_episodes=0), "--eval-episodes 0: expected an integer >= 1"),
+        (dict(lr=0.0), "--lr 0.0: expected a number > 0"),
+        (dict(data=str(tmp_path)), "--data .*: no task files"),
+    ]
+    for override, message in cases:
+        args = {"ae": str(ae_path), "out": str(tmp_path / "hl.pt"), "runs_dir": str(tmp_path / "runs"), **override}
+        with pytest.raises(SystemExit, match=message):
+            hyplatent_train.main(hyplatent_train.Args(**args))
+    other = tmp_path / "other"  # a collection whose checkpoints are not the autoencoder's
+    other.mkdir()
+    for index in (0, 4):
+        save_atomic(fake_policies("cheetah-vel", index, num=3, hidden=32), str(other / f"task_{index:02d}.pt"))
+    with pytest.raises(SystemExit, match="--data .*other: its checkpoints differ from those the autoencoder was trained on"):
+        hyplatent_train.main(hyplatent_train.Args(ae=str(ae_path), data=str(other), out=str(tmp_path / "hl.pt")))
+    assert ae_path.read_bytes() == before and not (tmp_path / "runs").exists()
+    assert sorted(os.listdir(tmp_path)) == ["other"], "a refused run left files behind"
+    proc = run("hyplatent_train.py", "--ae", str(ae_path), "--out", str(ae_path), cwd=tmp_path, check=False)
+    one_line_error(proc, "hyplatent_train: --out (checkpoint)", "is one of this stage's inputs")
+    proc = run("hyplatent_train.py", "--ae", str(ae_path), "--train-task-ids", "2", cwd=tmp_path, check=False)
+    one_line_error(proc, "--train-task-ids 2")
+    assert ae_path.read_bytes() == before
+
+
+def test_collection_folders_that_mix_are_refused(tmp_path):
     mixed = tmp_path / "mixed"
-    mixed.mkdir()
-    for name, suite in (("task_00.pt", "cheetah-vel"), ("task_01.pt", "ant-dir")):
-        torch.save({"kind": "sac_collect", "task": {"suite": suite, "index": int(name[5:7])}, "actor_args": {},
-                    "layout": [], "params": torch.zeros(1, 1), "returns": torch.zeros(1)}, mixed / name)
+    save_atomic(fake_policies("cheetah-vel", 0), str(mixed / "task_00.pt"))
+    save_atomic(fake_policies("ant-dir", 1), str(mixed / "task_01.pt"))
     with pytest.raises(SystemExit, match="mixes suites"):
-        ae_train.main(ae_train.Args(data=str(mixed)))
-    torch.save({"kind": "sac_collect", "task": {"suite": "cheetah-vel", "index": 1}, "actor_args": {"hidden": 64},
-                "layout": [["fc1.weight", [64, 17]]], "params": torch.zeros(1, 1), "returns": torch.zeros(1)}, mixed / "task_01.pt")
+        ae_train.main(ae_train.Args(data=str(mixed), out=str(tmp_path / "ae.pt")))
+    save_atomic(fake_policies("cheetah-vel", 1, hidden=16), str(mixed / "task_01.pt"))
     with pytest.raises(SystemExit, match="mixes actor layouts"):
-        ae_train.main(ae_train.Args(data=str(mixed)))
+        ae_train.main(ae_train.Args(data=str(mixed), out=str(tmp_path / "ae.pt")))
+    save_atomic(fake_policies("cheetah-vel", 4), str(mixed / "task_01.pt"))
+    with pytest.raises(SystemExit, match="task_01.pt: the file is named for task 1 but holds task 4"):
+        ae_train.main(ae_train.Args(data=str(mixed), out=str(tmp_path / "ae.pt")))

@@ -1,0 +1,47 @@
+"""The tree's shape: stages talk only through files (no stage imports another), and ruff's format and lint hold."""
+
+import ast
+import glob
+import os
+import subprocess
+import sys
+
+import pytest
+from conftest import ROOT
+
+STAGES = ["sac_collect", "ae_train", "hyplatent_train", "hypformer_train", "behavior_embed", "finetune_tdreg",
+          "plot_finetune"]  # fmt: skip
+
+
+def imported_modules(path: str) -> set:
+    """Every module a file imports, at any depth (top-level, inside functions, `from x import y`)."""
+    names = set()
+    for node in ast.walk(ast.parse(open(path).read(), path)):
+        if isinstance(node, ast.Import):
+            names |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def test_no_stage_script_imports_another():
+    scripts = [s for s in STAGES if os.path.exists(os.path.join(ROOT, f"{s}.py"))]
+    assert len(scripts) >= 5
+    crossed = {s: sorted(imported_modules(os.path.join(ROOT, f"{s}.py")) & (set(STAGES) - {s})) for s in scripts}
+    assert not any(crossed.values()), f"stage scripts import other stages: {crossed}"
+    assert not imported_modules(os.path.join(ROOT, "common.py")) & set(STAGES), "common.py imports a stage"
+
+
+def test_the_check_sees_an_import(tmp_path):
+    path = tmp_path / "x.py"
+    path.write_text("def f():\n    from hyplatent_train import generate\n")
+    assert "hyplatent_train" in imported_modules(str(path))
+
+
+@pytest.mark.parametrize("command", [["format", "--check", "--diff"], ["check"]])
+def test_ruff(command):
+    files = sorted(glob.glob(os.path.join(ROOT, "*.py")) + glob.glob(os.path.join(ROOT, "*", "*.py")))
+    proc = subprocess.run([sys.executable, "-m", "ruff", *command, *files], cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 0, (
+        f"ruff {' '.join(command)}: run `ruff format . && ruff check --fix .`\n{proc.stdout}{proc.stderr}"
+    )
