@@ -385,6 +385,16 @@ def build_sac(actor: Actor, obs_dim: int, act_dim: int, args, num_tasks: int | N
     return sac, log_alpha
 
 
+def check_sac_args(who: str, args) -> None:
+    """One-line errors for the SAC hyperparameters every SAC stage shares (check_args' messages)."""
+    counts = ("hidden", "total_timesteps", "buffer_size", "batch_size", "policy_frequency", "target_network_frequency")
+    check_args(who, args, at_least={**dict.fromkeys(counts, 1), "learning_starts": 0},
+               positive=("policy_lr", "q_lr", "alpha", "tau"), unit=("gamma", "tau"))  # fmt: skip
+    if args.learning_starts >= args.total_timesteps:
+        raise SystemExit(f"{who}: --learning-starts {args.learning_starts}: expected fewer than --total-timesteps "
+                         f"{args.total_timesteps}, or no update ever runs")  # fmt: skip
+
+
 def sac_update(step: int, batch: list, sac: dict, log_alpha: torch.Tensor, args, actor_penalty=None) -> dict:
     """One SAC update of K tasks at once (CleanRL's sac_continuous_action.py); every loss is a sum of per-task means.
 

@@ -27,6 +27,7 @@ from common import (
     build_sac,
     check_args,
     check_output,
+    check_sac_args,
     evaluate,
     fingerprint,
     flatten_params,
@@ -163,31 +164,9 @@ def validate(args: Args) -> tuple[dict | None, str]:
     """
     get_suite(args.suite)
     get_task(args.suite, args.task_id, "--task-id")
-    counts = (
-        "hidden",
-        "total_timesteps",
-        "batch_size",
-        "eval_every",
-        "eval_episodes",
-        "policy_frequency",
-        "target_network_frequency",
-        "state_every",
-        "log_every",
-        "buffer_size",
-    )
-    check_args(
-        WHO,
-        args,
-        at_least={**dict.fromkeys(counts, 1), "learning_starts": 0, "lr_ramp_steps": 0},
-        positive=("policy_lr", "lr_start", "q_lr", "alpha", "tau"),
-        non_negative=("lambda_td",),
-        unit=("gamma", "tau"),
-    )
-    if args.learning_starts >= args.total_timesteps:
-        raise SystemExit(
-            f"{WHO}: --learning-starts {args.learning_starts}: expected fewer than --total-timesteps "
-            f"{args.total_timesteps}, or no update ever runs"
-        )
+    check_sac_args(WHO, args)
+    counts = dict.fromkeys(("eval_every", "eval_episodes", "state_every", "log_every"), 1)
+    check_args(WHO, args, at_least={**counts, "lr_ramp_steps": 0}, positive=("lr_start",), non_negative=("lambda_td",))
     if args.lr_start > args.policy_lr:
         raise SystemExit(f"{WHO}: --lr-start {args.lr_start}: expected 0 < lr-start <= --policy-lr {args.policy_lr}")
     source = None

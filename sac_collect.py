@@ -25,6 +25,7 @@ from common import (
     build_sac,
     check_args,
     check_output,
+    check_sac_args,
     evaluate,
     flatten_params,
     get_suite,
@@ -128,31 +129,10 @@ def validate(args: Args) -> None:
         raise SystemExit(f"{WHO}: --task-ids {list(args.task_ids)}: repeated task id")
     for i in args.task_ids:
         get_task(args.suite, i)
-    counts = (
-        "hidden",
-        "total_timesteps",
-        "batch_size",
-        "save_every",
-        "num_checkpoints",
-        "eval_episodes",
-        "policy_frequency",
-        "target_network_frequency",
-        "state_every",
-        "log_every",
-        "buffer_size",
-    )
+    check_sac_args(WHO, args)
     check_args(
-        WHO,
-        args,
-        at_least={**dict.fromkeys(counts, 1), "learning_starts": 0},
-        positive=("policy_lr", "q_lr", "alpha", "tau"),
-        unit=("gamma", "tau"),
+        WHO, args, at_least=dict.fromkeys(("save_every", "num_checkpoints", "eval_episodes", "state_every", "log_every"), 1)
     )
-    if args.learning_starts >= args.total_timesteps:
-        raise SystemExit(
-            f"{WHO}: --learning-starts {args.learning_starts}: expected fewer than --total-timesteps "
-            f"{args.total_timesteps}, or no update ever runs"
-        )
     check_output(WHO, "--out", os.path.join(args.out, args.suite, f"task_{args.task_ids[0]:02d}.pt"))
     last = args.save_after + (args.num_checkpoints - 1) * args.save_every
     if args.save_after < 1 or last > args.total_timesteps:

@@ -10,7 +10,7 @@ import time
 import numpy as np
 import pytest
 import torch
-from conftest import ROOT, fake_policies, one_line_error
+from conftest import ROOT, fake_policies, one_line_error, run_script
 
 from common import (
     Actor,
@@ -176,13 +176,7 @@ def test_collect_kill_resume_and_artifact(tmp_path):
     assert state.exists(), "the run ended before its first resume state was saved"
     assert not glob.glob(str(tmp_path / "data" / "cheetah-vel" / "task_*.pt*")), "a killed run left task files"
 
-    proc = subprocess.run(
-        [sys.executable, os.path.join(ROOT, "sac_collect.py"), *TINY],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    proc = run_script("sac_collect.py", *TINY, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     resumed_at = int(proc.stdout.split("at step ")[1].split()[0])
     assert "resuming from" in proc.stdout and 250 <= resumed_at < 1000
@@ -218,13 +212,7 @@ def test_collect_kill_resume_and_artifact(tmp_path):
 
     # started again: finished tasks are skipped, files untouched
     before = os.path.getmtime(tmp_path / "data" / "cheetah-vel" / "task_00.pt")
-    proc = subprocess.run(
-        [sys.executable, os.path.join(ROOT, "sac_collect.py"), *TINY],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    proc = run_script("sac_collect.py", *TINY, cwd=tmp_path)
     assert proc.returncode == 0 and "skipping finished tasks [0, 30]" in proc.stdout
     assert os.path.getmtime(tmp_path / "data" / "cheetah-vel" / "task_00.pt") == before
 
