@@ -179,18 +179,9 @@ def validate(args: Args) -> tuple[dict, dict, list, list]:
     Returns the source (the autoencoder, or with --eval-only the checkpoint at --out), the checked
     collection, the training task ids and the test task ids.
     """
-    check_args(
-        WHO,
-        args,
-        at_least={
-            **dict.fromkeys(
-                ("iterations", "g_steps", "noise_dim", "eval_samples", "eval_episodes", "log_every", "state_every"), 1
-            ),
-            "batch_size": 2,
-        },  # BatchNorm needs 2
-        positive=("lr", "real_label"),
-        non_negative=("lambda_recon", "lambda_reg"),
-    )
+    counts = ("iterations", "g_steps", "noise_dim", "eval_samples", "eval_episodes", "log_every", "state_every")
+    at_least = {**dict.fromkeys(counts, 1), "batch_size": 2}  # BatchNorm needs two samples
+    check_args(WHO, args, at_least, positive=("lr", "real_label"), non_negative=("lambda_recon", "lambda_reg"))
     if args.real_label > 1:
         raise SystemExit(f"{WHO}: --real-label {args.real_label}: expected a number in (0, 1]")
     if not args.generator_widths or min(args.generator_widths) < 1:
