@@ -388,11 +388,18 @@ def build_sac(actor: Actor, obs_dim: int, act_dim: int, args, num_tasks: int | N
 def check_sac_args(who: str, args) -> None:
     """One-line errors for the SAC hyperparameters every SAC stage shares (check_args' messages)."""
     counts = ("hidden", "total_timesteps", "buffer_size", "batch_size", "policy_frequency", "target_network_frequency")
-    check_args(who, args, at_least={**dict.fromkeys(counts, 1), "learning_starts": 0},
-               positive=("policy_lr", "q_lr", "alpha", "tau"), unit=("gamma", "tau"))  # fmt: skip
+    check_args(
+        who,
+        args,
+        at_least={**dict.fromkeys(counts, 1), "learning_starts": 0},
+        positive=("policy_lr", "q_lr", "alpha", "tau"),
+        unit=("gamma", "tau"),
+    )
     if args.learning_starts >= args.total_timesteps:
-        raise SystemExit(f"{who}: --learning-starts {args.learning_starts}: expected fewer than --total-timesteps "
-                         f"{args.total_timesteps}, or no update ever runs")  # fmt: skip
+        raise SystemExit(
+            f"{who}: --learning-starts {args.learning_starts}: expected fewer than --total-timesteps "
+            f"{args.total_timesteps}, or no update ever runs"
+        )
 
 
 def sac_update(step: int, batch: list, sac: dict, log_alpha: torch.Tensor, args, actor_penalty=None) -> dict:
