@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # GenHyper quickstart: set up the environment, then run the whole pipeline on a small Cheetah-Vel
-# config: the zero-shot table, then a short fine-tuning curve (2-core CPU: ~12 minutes from a fresh
+# config: the zero-shot table, then a short fine-tuning curve (2-core CPU: ~11 minutes from a fresh
 # clone). Each stage is a plain script; copy a line to change one flag. Outputs go to $OUT
 # (default: quickstart/).
 set -euo pipefail
