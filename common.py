@@ -84,6 +84,7 @@ class Suite:
     num_tasks: int
     test_ids: tuple
     param_names: tuple
+    param_range: tuple  # (low, high) of each MDP parameter a task of the suite may have
     max_episode_steps: int = 200
 
     def task_params(self, index: int) -> tuple:
@@ -98,15 +99,23 @@ class Suite:
 
 
 SUITES = {
-    "cheetah-vel": Suite("cheetah-vel", "HalfCheetah-v5", {}, 40, (2, 7, 15, 23, 26), ("velocity",)),
-    "ant-dir": Suite("ant-dir", "Ant-v5", {"include_cfrc_ext_in_observation": False}, 50, (6, 17, 23, 30, 41), ("direction",)),
+    "cheetah-vel": Suite("cheetah-vel", "HalfCheetah-v5", {}, 40, (2, 7, 15, 23, 26), ("velocity",), ((0.0, 3.0),)),
+    "ant-dir": Suite(
+        "ant-dir",
+        "Ant-v5",
+        {"include_cfrc_ext_in_observation": False},
+        50,
+        (6, 17, 23, 30, 41),
+        ("direction",),
+        ((0.0, 2 * math.pi),),
+    ),  # fmt: skip
 }
 
 
 @dataclass(frozen=True)
 class Task:
     suite: str
-    index: int
+    index: int | None  # None: a task at MDP parameters of the user's choice, not one of the suite's numbered tasks
     params: tuple
 
     def to_dict(self) -> dict:
@@ -130,6 +139,17 @@ def get_task(suite: str, index: int, arg: str = "--task-ids") -> Task:
     if not 0 <= index < s.num_tasks:
         raise SystemExit(f"{arg} {index}: outside suite {suite!r}, expected 0..{s.num_tasks - 1}")
     return Task(suite, index, s.task_params(index))
+
+
+def task_at(suite: str, params: tuple, arg: str = "--params") -> Task:
+    """A task of the suite at any MDP parameters inside its range (index None)."""
+    s = get_suite(suite)
+    if len(params) != len(s.param_names):
+        raise SystemExit(f"{arg} {list(params)}: {suite} tasks have {len(s.param_names)} parameter(s) {list(s.param_names)}")
+    for name, value, (low, high) in zip(s.param_names, params, s.param_range):
+        if not low <= value <= high:
+            raise SystemExit(f"{arg} {value}: outside the {name} range of {suite}, expected {low:g}..{high:g}")
+    return Task(suite, None, tuple(float(v) for v in params))
 
 
 class TaskReward(gym.Wrapper):
@@ -684,9 +704,11 @@ def load_policies(path: str, who: str) -> dict:
     returns, and a file named task_XX.pt holding task XX."""
     data = load_artifact(path, POLICIES, POLICY_FIELDS, who=who)
     task = data["task"]
-    if not isinstance(task, dict) or task.get("suite") not in SUITES or task.get("index") is None:
+    if not isinstance(task, dict) or task.get("suite") not in SUITES or "index" not in task or "params" not in task:
         raise SystemExit(f"{who}: {path}: its task {task!r} is not a task of a known suite")
-    if list(task["params"]) != list(get_task(task["suite"], task["index"]).params):
+    if task["index"] is None:  # a task at parameters of the user's choice: they must lie in the suite's range
+        task_at(task["suite"], tuple(task["params"]), f"{who}: {path}: task parameters")
+    elif list(task["params"]) != list(get_task(task["suite"], task["index"]).params):
         raise SystemExit(
             f"{who}: {path}: task {task['index']} of {task['suite']} has other MDP parameters than {task['params']}"
         )

@@ -11,6 +11,7 @@
 import math
 import os
 import time
+import warnings
 from dataclasses import dataclass
 from typing import Literal
 
@@ -19,11 +20,13 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 import tyro
+from rliable import library as rly
 from torch.utils.tensorboard import SummaryWriter
 
 from common import (
     Actor,
     ParamAutoencoder,
+    Task,
     check_args,
     check_finite,
     check_output,
@@ -41,6 +44,7 @@ from common import (
     resume_training_state,
     save_atomic,
     save_training_state,
+    task_at,
     write_json_atomic,
 )
 
@@ -87,11 +91,17 @@ class Args:
     eval_only: bool = False
     """skip training: evaluate the checkpoint at --out"""
     test_task_ids: tuple[int, ...] = ()
-    """held-out tasks to evaluate (empty: the suite's test tasks)"""
+    """held-out tasks to evaluate (empty: the suite's test tasks, unless --params)"""
+    params: tuple[str, ...] = ()
+    """evaluate at these MDP parameter values instead of tasks, e.g. 1.3 2.7 (velocities) or directions in radians"""
     eval_samples: int = 5
     """generated policies (noise samples) per test task"""
     eval_episodes: int = 5
     """deterministic episodes per policy, reset seeds eval_seed + e (paper: 5 seeds)"""
+    ci: float = 0.95
+    """coverage of the bootstrap confidence intervals on every zero-shot mean"""
+    ci_reps: int = 5000
+    """bootstrap resamples per interval"""
     log_every: int = 250
     """iterations between progress lines"""
     state_every: int = 250
@@ -162,26 +172,37 @@ def encode_condition(task_params: torch.Tensor, mode: str) -> torch.Tensor:
 # ----------------------------------------------------------------------------------------------
 # Inputs: every argument, input file and output path checked before any training
 # ----------------------------------------------------------------------------------------------
-def outputs_of(args: Args, test_ids: list) -> dict:
+def target_name(task: Task) -> str:
+    """How an evaluation target is named in the table, the JSON and its policy file: a task id, or its parameters."""
+    if task.index is not None:
+        return str(task.index)
+    return "_".join(f"{n}={v:g}" for n, v in zip(get_suite(task.suite).param_names, task.params))
+
+
+def outputs_of(args: Args, targets: list) -> dict:
     """Every file this run writes, by what it is."""
     stem = os.path.splitext(args.out)[0]
-    return {
-        "checkpoint": args.out,
-        "state": f"{args.out}.state.pt",
-        "table": f"{stem}_zeroshot.json",
-        **{f"policies {i}": os.path.join(f"{stem}_generated", f"task_{i:02d}.pt") for i in test_ids},
-    }
+    table = f"{stem}_zeroshot_params.json" if args.params else f"{stem}_zeroshot.json"  # a sweep keeps Table I's file
+    files = {"checkpoint": args.out, "state": f"{args.out}.state.pt", "table": table}
+    for task in targets:
+        name = f"task_{task.index:02d}" if task.index is not None else target_name(task).replace("=", "_")
+        files[f"policies {target_name(task)}"] = os.path.join(f"{stem}_generated", f"{name}.pt")
+    return files
 
 
 def validate(args: Args) -> tuple[dict, dict, list, list]:
     """One-line errors for bad arguments, inputs and outputs, before any training.
 
     Returns the source (the autoencoder, or with --eval-only the checkpoint at --out), the checked
-    collection, the training task ids and the test task ids.
+    collection, the training task ids and the evaluation targets (held-out tasks, or tasks at --params).
     """
     counts = ("iterations", "g_steps", "noise_dim", "eval_samples", "eval_episodes", "log_every", "state_every")
     at_least = {**dict.fromkeys(counts, 1), "batch_size": 2}  # BatchNorm needs two samples
     check_args(WHO, args, at_least, positive=("lr", "real_label"), non_negative=("lambda_recon", "lambda_reg"))
+    if not 0 < args.ci < 1:
+        raise SystemExit(f"{WHO}: --ci {args.ci}: expected a coverage in (0, 1), e.g. 0.95")
+    if args.ci_reps < 100:
+        raise SystemExit(f"{WHO}: --ci-reps {args.ci_reps}: expected an integer >= 100")
     if args.real_label > 1:
         raise SystemExit(f"{WHO}: --real-label {args.real_label}: expected a number in (0, 1]")
     if not args.generator_widths or min(args.generator_widths) < 1:
@@ -214,9 +235,16 @@ def validate(args: Args) -> tuple[dict, dict, list, list]:
                     f"{WHO}: --train-task-ids {i}: not among the autoencoder's training tasks {source['train_task_ids']}"
                 )
     train_ids = source["train_task_ids"] if args.eval_only else list(args.train_task_ids) or source["train_task_ids"]
-    test_ids = list(args.test_task_ids) or list(get_suite(source["suite"]).test_ids)
-    for i in test_ids:
-        get_task(source["suite"], i, "--test-task-ids")
+    if args.params and args.test_task_ids:
+        raise SystemExit(f"{WHO}: --params and --test-task-ids: give one of them")
+    targets = []
+    for value in args.params:
+        try:
+            targets.append(task_at(source["suite"], (float(value),)))
+        except ValueError:
+            raise SystemExit(f"{WHO}: --params {value!r}: expected a number")
+    for i in [] if args.params else list(args.test_task_ids) or list(get_suite(source["suite"]).test_ids):
+        targets.append(get_task(source["suite"], i, "--test-task-ids"))
         if i in train_ids:
             raise SystemExit(f"{WHO}: --test-task-ids {i}: is a training task; zero-shot needs held-out tasks")
 
@@ -231,10 +259,10 @@ def validate(args: Args) -> tuple[dict, dict, list, list]:
     ):
         raise SystemExit(f"{WHO}: --data {data}: its checkpoints differ from those the autoencoder was trained on")
     inputs = ([] if args.eval_only else [args.ae]) + collection_files(data)
-    for name, path in outputs_of(args, test_ids).items():
+    for name, path in outputs_of(args, targets).items():
         if not (args.eval_only and name in ("checkpoint", "state")):
             check_output(WHO, f"--out ({name})", path, inputs)
-    return source, collection, train_ids, test_ids
+    return source, collection, train_ids, targets
 
 
 # ----------------------------------------------------------------------------------------------
@@ -388,98 +416,108 @@ def task_distance(suite: str, a: float, b: float) -> float:
     return min(d, 2 * math.pi - d) if suite == "ant-dir" else d
 
 
-def zero_shot_table(ckpt: dict, collection: dict, test_ids: list, args: Args) -> tuple[dict, dict]:
-    """Generated policies against the baselines, on the same episodes of every test task.
+def interval(scores: np.ndarray, args: Args) -> list:
+    """[low, high] bootstrap confidence interval of the mean of scores (runs, targets): rliable's stratified
+    bootstrap resamples the runs (episodes, and noise samples for generated policies) within each target."""
+    rng = np.random.RandomState(args.seed)
+    mean = lambda x: np.array([x.mean()])  # noqa: E731
+    with warnings.catch_warnings():  # rliable 1.2 hands arch a RandomState, which arch 7 calls deprecated
+        warnings.simplefilter("ignore", FutureWarning)
+        _, ci = rly.get_interval_estimates(
+            {"x": scores}, mean, reps=args.ci_reps, confidence_interval_size=args.ci, random_state=rng
+        )
+    return [float(ci["x"][0, 0]), float(ci["x"][1, 0])]
 
-    Returns the table (JSON-ready) and, per test task, its generated policies as a policy file.
-    """
+
+def zero_shot_table(ckpt: dict, collection: dict, targets: list, args: Args) -> tuple[dict, dict]:
+    """Generated policies against the baselines, on the same episodes of every target task, each mean with its
+    bootstrap interval. Returns the table (JSON-ready) and, per target, its generated policies as a policy file."""
     suite = ckpt["suite"]
     train_ids = ckpt["train_task_ids"]
+    train_params = [collection[i]["task"]["params"][0] for i in train_ids]
     best = {i: collection[i]["params"][collection[i]["returns"].argmax()] for i in collection}
     torch.manual_seed(args.seed)
     random_actor = Actor(**ckpt["actor_args"])
-    rows, per_task, generated = ["generated", "nearest expert", "interpolated experts", "random actor", "own expert"], {}, {}
-    for test_id in test_ids:
-        task = get_task(suite, test_id, "--test-task-ids")
-        g = task.params[0]
+    rows = ["generated", "nearest expert", "interpolated experts", "random actor", "own expert"]
+    per_task, generated, runs = {}, {}, {name: [] for name in rows}  # runs: per target, the (runs,) returns of a row
+    for task in targets:
+        key, g = target_name(task), task.params[0]
         near = sorted(train_ids, key=lambda i: task_distance(suite, collection[i]["task"]["params"][0], g))[:2]
         d0, d1 = (task_distance(suite, collection[i]["task"]["params"][0], g) for i in near)
         w0 = d1 / (d0 + d1) if d0 + d1 > 0 else 1.0  # inverse-distance weights of the two nearest experts
-        noise_seed = args.seed + test_id
+        # a task's noise seed follows its id; a parameter value's follows the value, so a sweep is repeatable point by point
+        noise_seed = args.seed + (task.index if task.index is not None else 100_000 + round(g * 10_000))
         candidates = {
             "generated": generate(ckpt, task.params, args.eval_samples, seed=noise_seed),
             "nearest expert": best[near[0]][None],
             "interpolated experts": (w0 * best[near[0]] + (1 - w0) * best[near[1]])[None],
             "random actor": flatten_params(random_actor)[None],
         }
-        if test_id in collection:  # an upper reference; test tasks never enter training
-            candidates["own expert"] = best[test_id][None]
+        if task.index in collection:  # an upper reference; test tasks never enter training
+            candidates["own expert"] = best[task.index][None]
         flat = torch.cat(list(candidates.values()))  # (policies, P), all run on this task, same episodes
         actor = load_flat_params(Actor(**ckpt["actor_args"], num_tasks=len(flat)), flat)
         returns = evaluate(actor, [task] * len(flat), args.eval_episodes, ckpt["eval_seed"])  # (policies, episodes)
-        offset, per_task[test_id] = 0, {"params": list(task.params), "nearest": near}
+        # extrapolation: beyond the training tasks' parameters (directions wrap around, so never for ant-dir)
+        beyond = suite != "ant-dir" and not min(train_params) <= g <= max(train_params)
+        offset, per_task[key] = 0, {"params": list(task.params), "nearest": near, "extrapolation": beyond}
         for name, c in candidates.items():
-            per_task[test_id][name] = float(returns[offset : offset + len(c)].mean())
+            block = returns[offset : offset + len(c)]  # (policies of this row, episodes)
+            per_task[key][name], per_task[key][f"{name} ci"] = float(block.mean()), interval(block.reshape(-1, 1), args)
+            runs[name].append(block.reshape(-1))
             if name == "generated":
-                per_task[test_id]["generated per sample"] = returns[offset : offset + len(c)].mean(1).tolist()
+                per_task[key]["generated per sample"] = block.mean(1).tolist()
                 origin = {"stage": WHO, "hyplatent": os.path.abspath(args.out), "noise_seed": noise_seed}
-                generated[test_id] = policy_file(
-                    task,
-                    ckpt["actor_args"],
-                    ckpt["layout"],
-                    c,
-                    returns[offset : offset + len(c)],
-                    ckpt["eval_seed"],
-                    origin,
-                    args,
+                generated[key] = policy_file(
+                    task, ckpt["actor_args"], ckpt["layout"], c, block, ckpt["eval_seed"], origin, args
                 )
             offset += len(c)
-    overall = {
-        name: float(np.mean([per_task[t][name] for t in test_ids]))
-        for name in rows
-        if all(name in per_task[t] for t in test_ids)
-    }
-    header = "| test task | parameter | " + " | ".join(rows) + " |"
+    keys = [target_name(t) for t in targets]
+    overall = {name: float(np.mean([per_task[k][name] for k in keys])) for name in rows if len(runs[name]) == len(keys)}
+    overall_ci = {name: interval(np.stack(runs[name], axis=1), args) for name in overall}  # (runs, targets)
+
+    def cell(mean: float, ci: list, bold: bool = False) -> str:
+        text = f"{mean:.1f} [{ci[0]:.1f}, {ci[1]:.1f}]"
+        return f"**{text}**" if bold else text
+
+    header = "| task | parameter | " + " | ".join(rows) + " |"
     lines = [header, "|" + "---|" * (len(rows) + 2)]
-    for t in test_ids:
-        cells = [f"{per_task[t][n]:.1f}" if n in per_task[t] else "–" for n in rows]
-        lines.append(f"| {t} | {per_task[t]['params'][0]:.3f} | " + " | ".join(cells) + " |")
-    lines.append("| **mean** | | " + " | ".join(f"**{overall[n]:.1f}**" if n in overall else "–" for n in rows) + " |")
+    for task, k in zip(targets, keys):
+        cells = [cell(per_task[k][n], per_task[k][f"{n} ci"]) if n in per_task[k] else "–" for n in rows]
+        where = f"{task.params[0]:.3f}" + (" (extrapolation)" if per_task[k]["extrapolation"] else "")
+        lines.append(f"| {task.index if task.index is not None else '–'} | {where} | " + " | ".join(cells) + " |")
+    lines.append(
+        "| **mean** | | " + " | ".join(cell(overall[n], overall_ci[n], True) if n in overall else "–" for n in rows) + " |"
+    )
     table = "\n".join(lines)
+    gen, near = overall_ci["generated"], overall_ci["nearest expert"]
+    apart = gen[0] > near[1] or near[0] > gen[1]
+    verdict = (f"generated vs nearest expert: {overall['generated']:.1f} vs {overall['nearest expert']:.1f}, "
+               f"{args.ci:.0%} intervals {'do not overlap' if apart else 'overlap (not distinguishable)'}")  # fmt: skip
     print(
         f"\nzero-shot returns, {suite}, trained on {len(train_ids)} tasks, {args.eval_samples} generated policies "
-        f"x {args.eval_episodes} episodes per test task:\n{table}"
+        f"x {args.eval_episodes} episodes per target; mean [{args.ci:.0%} bootstrap interval]:\n{table}\n{verdict}"
     )
-    result = {
-        "suite": suite,
-        "train_task_ids": train_ids,
-        "test_task_ids": test_ids,
-        "per_task": per_task,
-        "overall": overall,
-        "markdown": table,
-        "eval_samples": args.eval_samples,
-        "eval_episodes": args.eval_episodes,
-    }
+    result = {"suite": suite, "train_task_ids": train_ids, "targets": keys, "per_task": per_task, "overall": overall,
+              "overall_ci": overall_ci, "distinguishable": apart, "verdict": verdict, "markdown": table,
+              "eval_samples": args.eval_samples, "eval_episodes": args.eval_episodes, "ci": args.ci}  # fmt: skip
     return result, generated
 
 
 def main(args: Args) -> dict:
     # --- load and validate inputs and outputs (one-line errors, nothing trained yet) ---
-    source, collection, train_ids, test_ids = validate(args)
+    source, collection, train_ids, targets = validate(args)
 
     # --- ALGO: train (Algorithm 1), then save atomically ---
     ckpt = source if args.eval_only else train(args, source, collection, train_ids)
 
     # --- zero-shot evaluation on held-out tasks (Table I); the generated policies as policy files ---
-    result, generated = zero_shot_table(ckpt, collection, test_ids, args)
-    outputs = outputs_of(args, test_ids)
+    result, generated = zero_shot_table(ckpt, collection, targets, args)
+    outputs = outputs_of(args, targets)
     write_json_atomic(outputs["table"], result, WHO)
-    for test_id, policies in generated.items():
-        save_atomic(policies, outputs[f"policies {test_id}"], WHO)
-    print(
-        f"{WHO}: wrote {outputs['table']} and the generated policies "
-        f"{os.path.dirname(outputs[f'policies {test_ids[0]}'])}/task_XX.pt"
-    )
+    for key, policies in generated.items():
+        save_atomic(policies, outputs[f"policies {key}"], WHO)
+    print(f"{WHO}: wrote {outputs['table']} and the generated policies in {os.path.dirname(outputs[f'policies {key}'])}")
     return result
 
 

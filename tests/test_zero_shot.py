@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 import torch
 from conftest import ROOT, fake_policies, one_line_error
@@ -174,7 +175,7 @@ def test_zero_shot_table_generated_policy_files_and_eval_only_agree(chain, tmp_p
     tmp, _, stdout = chain
     text = (tmp / "artifacts" / "hl_zeroshot.json").read_text()
     result = json.loads(text, parse_constant=lambda c: pytest.fail(f"non-strict JSON constant {c}"))
-    assert result["test_task_ids"] == [2, 7]
+    assert result["targets"] == ["2", "7"]
     assert set(result["per_task"]["2"]) >= {
         "generated",
         "nearest expert",
@@ -184,7 +185,13 @@ def test_zero_shot_table_generated_policy_files_and_eval_only_agree(chain, tmp_p
     }
     assert "own expert" not in result["per_task"]["7"]  # task 7 was never collected
     assert result["per_task"]["7"]["nearest"] == [4, 0] and len(result["per_task"]["2"]["generated per sample"]) == 2
-    assert "| **mean** |" in stdout
+    assert "| **mean** |" in stdout and "generated vs nearest expert:" in stdout
+    for row in ("generated", "nearest expert", "random actor"):  # every mean carries its interval
+        low, high = result["overall_ci"][row]
+        assert low <= result["overall"][row] <= high
+        assert (
+            result["per_task"]["2"][f"{row} ci"][0] <= result["per_task"]["2"][row] <= result["per_task"]["2"][f"{row} ci"][1]
+        )
     for test_id in (2, 7):  # the generated policies, in the one policy format, with their zero-shot returns
         policies = load_policies(str(tmp / "artifacts" / "hl_generated" / f"task_{test_id:02d}.pt"), "test")
         ckpt = load_artifact(str(tmp / "artifacts" / "hl.pt"), "hyplatent")
@@ -195,6 +202,43 @@ def test_zero_shot_table_generated_policy_files_and_eval_only_agree(chain, tmp_p
     again = hyplatent_train.main(hyplatent_train.Args(out=str(tmp / "artifacts" / "hl.pt"), eval_only=True,
                                                       test_task_ids=(2, 7), eval_samples=2, eval_episodes=2))  # fmt: skip
     assert again["overall"] == pytest.approx(result["overall"])
+
+
+def test_any_parameter_value_is_evaluated_and_written_as_policy_files(chain, tmp_path):
+    tmp, _, _ = chain
+    hl = str(tmp / "artifacts" / "hl.pt")
+    result = hyplatent_train.main(hyplatent_train.Args(out=hl, eval_only=True, params=("0.3", "2.9"), eval_samples=2,
+                                                       eval_episodes=1))  # fmt: skip
+    assert result["targets"] == ["velocity=0.3", "velocity=2.9"]
+    # trained on v = 0.075 and 0.375: 0.3 lies between them, 2.9 beyond
+    assert [result["per_task"][k]["extrapolation"] for k in result["targets"]] == [False, True]
+    assert "2.900 (extrapolation)" in result["markdown"] and (tmp / "artifacts" / "hl_zeroshot.json").exists()
+    policies = load_policies(str(tmp / "artifacts" / "hl_generated" / "velocity_2.9.pt"), "test")
+    assert policies["task"]["index"] is None and policies["task"]["params"] == [2.9] and len(policies["params"]) == 2
+    assert policies["returns"].tolist() == pytest.approx(result["per_task"]["velocity=2.9"]["generated per sample"])
+    ckpt = load_artifact(hl, "hyplatent")
+    assert torch.equal(policies["params"], generate(ckpt, (2.9,), 2, seed=policies["origin"]["noise_seed"]))
+    bad = [(("3.5",), r"--params 3.5: outside the velocity range of cheetah-vel, expected 0..3"),
+           (("fast",), "--params 'fast': expected a number"),
+           (("nan",), "--params nan: outside the velocity range")]  # fmt: skip
+    for params, message in bad:
+        with pytest.raises(SystemExit, match=message):
+            hyplatent_train.main(hyplatent_train.Args(out=hl, eval_only=True, params=params))
+    with pytest.raises(SystemExit, match="--params and --test-task-ids: give one of them"):
+        hyplatent_train.main(hyplatent_train.Args(out=hl, eval_only=True, params=("1.0",), test_task_ids=(2,)))
+
+
+def test_bootstrap_interval_is_stratified_and_covers_the_mean():
+    args = hyplatent_train.Args(ci=0.95, ci_reps=2000, seed=0)
+    assert hyplatent_train.interval(np.full((10, 2), 3.0), args) == pytest.approx([3.0, 3.0])  # no spread, no width
+    rng = np.random.default_rng(0)
+    scores = rng.normal(0.0, 1.0, size=(400, 1))
+    low, high = hyplatent_train.interval(scores, args)
+    assert low < scores.mean() < high and 0.1 < high - low < 0.3  # about 2 x 1.96 / sqrt(400) = 0.196 wide
+    # targets far apart: resampling within each target keeps the spread between them out of the interval
+    two = np.concatenate([rng.normal(0, 1, (400, 1)), rng.normal(100, 1, (400, 1))], axis=1)
+    low, high = hyplatent_train.interval(two, args)
+    assert high - low < 0.3 and low < two.mean() < high
 
 
 # ----------------------------------------------------------------------------------------------
