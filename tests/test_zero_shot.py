@@ -16,6 +16,7 @@ from conftest import ROOT, fake_policies, one_line_error
 
 import ae_train
 import hyplatent_train
+import plot_zeroshot
 from ae_train import chunk_sizes_of
 from common import Actor, ParamAutoencoder, actor_layout, load_artifact, load_policies, save_atomic
 from hyplatent_train import Discriminator, Generator, build_models, encode_condition, generate, task_distance
@@ -226,6 +227,31 @@ def test_any_parameter_value_is_evaluated_and_written_as_policy_files(chain, tmp
             hyplatent_train.main(hyplatent_train.Args(out=hl, eval_only=True, params=params))
     with pytest.raises(SystemExit, match="--params and --test-task-ids: give one of them"):
         hyplatent_train.main(hyplatent_train.Args(out=hl, eval_only=True, params=("1.0",), test_task_ids=(2,)))
+
+
+def test_sweep_figure_from_the_zero_shot_tables(chain, tmp_path):
+    tmp, _, _ = chain
+    hl = str(tmp / "artifacts" / "hl.pt")
+    hyplatent_train.main(hyplatent_train.Args(out=hl, eval_only=True, params=("0.1", "1.0", "2.0"), eval_samples=2,
+                                              eval_episodes=1))  # fmt: skip
+    tables = (str(tmp / "artifacts" / "hl_zeroshot_params.json"), str(tmp / "artifacts" / "hl_zeroshot.json"))
+    summary = plot_zeroshot.main(plot_zeroshot.Args(tables=tables, out=str(tmp_path / "fig" / "sweep.png")))
+    png = (tmp_path / "fig" / "sweep.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000 and "5 parameter values" in summary  # 3 swept + 2 test tasks
+    (tmp_path / "other.json").write_text(
+        json.dumps({"suite": "ant-dir", "train_task_ids": [1], "targets": [], "per_task": {}})
+    )
+    (tmp_path / "broken.json").write_text("{")
+    before = open(tables[0]).read()
+    for override, message in [
+        (dict(out=tables[0]), "is one of this stage's inputs"),
+        (dict(tables=(*tables, str(tmp_path / "other.json"))), "other.json: from another generator"),
+        (dict(tables=(str(tmp_path / "broken.json"),)), "broken.json: not a readable zero-shot JSON"),
+        (dict(tables=(str(tmp / "artifacts" / "hl.pt"),)), "hl.pt: not a readable zero-shot JSON"),
+    ]:
+        with pytest.raises(SystemExit, match=message):
+            plot_zeroshot.main(plot_zeroshot.Args(**{"tables": tables, "out": str(tmp_path / "new.png"), **override}))
+    assert open(tables[0]).read() == before and not (tmp_path / "new.png").exists()
 
 
 def test_bootstrap_interval_is_stratified_and_covers_the_mean():
