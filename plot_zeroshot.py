@@ -56,7 +56,8 @@ def validate(args: Args) -> list:
 def main(args: Args) -> str:
     tables = validate(args)
     suite, train_ids = tables[0]["suite"], tables[0]["train_task_ids"]
-    rows = sorted((row["params"][0], row) for table in tables for row in (table["per_task"][k] for k in table["targets"]))
+    rows = [(row["params"][0], row) for table in tables for row in (table["per_task"][k] for k in table["targets"])]
+    rows.sort(key=lambda pair: pair[0])  # by parameter; a swept value may equal a test task's
     x = np.array([p for p, _ in rows])
     samples = [np.array(row["generated per sample"]) for _, row in rows]  # each (noise samples,)
 

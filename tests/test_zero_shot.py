@@ -232,12 +232,14 @@ def test_any_parameter_value_is_evaluated_and_written_as_policy_files(chain, tmp
 def test_sweep_figure_from_the_zero_shot_tables(chain, tmp_path):
     tmp, _, _ = chain
     hl = str(tmp / "artifacts" / "hl.pt")
-    hyplatent_train.main(hyplatent_train.Args(out=hl, eval_only=True, params=("0.1", "1.0", "2.0"), eval_samples=2,
+    hyplatent_train.main(hyplatent_train.Args(out=hl, eval_only=True, params=("0.1", "0.6", "2.0"), eval_samples=2,
                                               eval_episodes=1))  # fmt: skip
     tables = (str(tmp / "artifacts" / "hl_zeroshot_params.json"), str(tmp / "artifacts" / "hl_zeroshot.json"))
     summary = plot_zeroshot.main(plot_zeroshot.Args(tables=tables, out=str(tmp_path / "fig" / "sweep.png")))
     png = (tmp_path / "fig" / "sweep.png").read_bytes()
-    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000 and "5 parameter values" in summary  # 3 swept + 2 test tasks
+    assert (
+        png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000 and "5 parameter values" in summary
+    )  # 3 swept + 2 test tasks (0.6 twice: task 7)
     (tmp_path / "other.json").write_text(
         json.dumps({"suite": "ant-dir", "train_task_ids": [1], "targets": [], "per_task": {}})
     )
