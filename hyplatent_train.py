@@ -190,6 +190,11 @@ def outputs_of(args: Args, targets: list) -> dict:
     return files
 
 
+def data_folder(args: Args, source: dict) -> str:
+    """The collection read: --data, or the one the autoencoder (or checkpoint) was made from."""
+    return args.data or source["data"]
+
+
 def validate(args: Args) -> tuple[dict, dict, list, list]:
     """One-line errors for bad arguments, inputs and outputs, before any training.
 
@@ -248,7 +253,7 @@ def validate(args: Args) -> tuple[dict, dict, list, list]:
         if i in train_ids:
             raise SystemExit(f"{WHO}: --test-task-ids {i}: is a training task; zero-shot needs held-out tasks")
 
-    data = args.data or source["data"]
+    data = data_folder(args, source)
     collection = load_collection(
         data, WHO, "--data" if args.data else f"--data (from {args.out if args.eval_only else args.ae})"
     )
@@ -300,7 +305,8 @@ def train(args: Args, ae: dict, collection: dict, train_ids: list) -> dict:
         "d_optimizer": d_optimizer,
     }
     state_path = f"{args.out}.state.pt"
-    inputs = fingerprint([args.ae, *(os.path.join(ae["data"], f"task_{i:02d}.pt") for i in ae["train_task_ids"])])
+    data = data_folder(args, ae)
+    inputs = fingerprint([args.ae, *(os.path.join(data, f"task_{i:02d}.pt") for i in ae["train_task_ids"])])
     state = resume_training_state(state_path, args, stateful, inputs, WHO)
     start_it, run_name = (
         (state["step"], state["run_name"]) if state else (0, f"{suite}__hyplatent__{args.seed}__{int(time.time())}")
@@ -372,7 +378,7 @@ def train(args: Args, ae: dict, collection: dict, train_ids: list) -> dict:
         "actor_args": ae["actor_args"],
         "layout": ae["layout"],
         "eval_seed": ae["eval_seed"],
-        "data": ae["data"],
+        "data": os.path.abspath(data),
         "decoder_train_task_ids": ae["train_task_ids"],
         "params_digest": ae["params_digest"],
         "step": args.iterations,

@@ -229,6 +229,20 @@ def test_any_parameter_value_is_evaluated_and_written_as_policy_files(chain, tmp
         hyplatent_train.main(hyplatent_train.Args(out=hl, eval_only=True, params=("1.0",), test_task_ids=(2,)))
 
 
+def test_a_moved_collection_is_given_with_data_and_recorded(chain, tmp_path):
+    tmp, _, _ = chain
+    moved = tmp_path / "moved"
+    moved.mkdir()
+    for name in ("task_00.pt", "task_02.pt", "task_04.pt"):
+        (moved / name).write_bytes((tmp / "data" / "cheetah-vel" / name).read_bytes())
+    tiny = dict(
+        iterations=2, batch_size=6, test_task_ids=(2,), eval_samples=1, eval_episodes=1, runs_dir=str(tmp_path / "runs")
+    )
+    args = hyplatent_train.Args(ae=str(tmp / "artifacts" / "ae.pt"), data=str(moved), out=str(tmp_path / "hl.pt"), **tiny)
+    hyplatent_train.main(args)
+    assert load_artifact(args.out, "hyplatent")["data"] == str(moved), "the checkpoint must name the collection it read"
+
+
 def test_sweep_figure_from_the_zero_shot_tables(chain, tmp_path):
     tmp, _, _ = chain
     hl = str(tmp / "artifacts" / "hl.pt")
