@@ -263,7 +263,7 @@ def validate(args: Args) -> tuple[dict, dict, list, list]:
         or params_digest([collection[i]["params"] for i in ae_ids]) != source["params_digest"]
     ):
         raise SystemExit(f"{WHO}: --data {data}: its checkpoints differ from those the autoencoder was trained on")
-    inputs = ([] if args.eval_only else [args.ae]) + collection_files(data)
+    inputs = [args.out if args.eval_only else args.ae, *collection_files(data)]
     for name, path in outputs_of(args, targets).items():
         if not (args.eval_only and name in ("checkpoint", "state")):
             check_output(WHO, f"--out ({name})", path, inputs)
