@@ -98,6 +98,8 @@ class Args:
     """steps between progress lines on the terminal"""
     runs_dir: str = "runs"
     """tensorboard log root"""
+    check_only: bool = False
+    """check the arguments and the output folder, then exit without training (launch_collect.py uses it)"""
 
 
 def finished_tasks(folder: str, args: Args) -> set:
@@ -148,6 +150,9 @@ def main(args: Args) -> dict:
     validate(args)
     folder = os.path.join(args.out, args.suite)
     done = finished_tasks(folder, args)
+    if args.check_only:
+        print(f"{WHO}: arguments and {folder} checked; nothing trained (--check-only)")
+        return {"files": [], "sps": 0.0, "update_sps": 0.0}
     tasks = [get_task(args.suite, i) for i in args.task_ids if i not in done]
     if done & set(args.task_ids):
         print(f"{WHO}: skipping finished tasks {sorted(done & set(args.task_ids))} in {folder}")

@@ -19,6 +19,7 @@ from common import (
     build_sac,
     evaluate,
     get_task,
+    load_collection,
     load_flat_params,
     load_policies,
     sac_update,
@@ -285,3 +286,22 @@ def test_output_folder_of_another_actor_size_or_suite_is_refused(tmp_path, run):
     save_atomic(fake_policies("cheetah-vel", 4, hidden=32), str(folder / "task_01.pt"))  # misnamed: holds task 4
     with pytest.raises(SystemExit, match="task_01.pt: the file is named for task 1 but holds task 4"):
         main(Args(task_ids=(0,), hidden=32, out=str(tmp_path / "data")))
+
+
+def test_fan_out_over_jobs_gathers_one_collection(tmp_path, run):
+    """launch_collect.py with submitit's local executor: the path a Slurm array takes, one job per group of tasks."""
+    tiny = "--hidden 16 --total-timesteps 300 --learning-starts 100 --save-after 200 --save-every 50 --num-checkpoints 3"
+    proc = run("launch_collect.py", *"--task-ids 0 5 9 --tasks-per-job 2 --cluster local --logs logs --".split(),
+               *tiny.split(), "--eval-episodes", "1", "--out", "data", cwd=tmp_path)  # fmt: skip
+    assert "2 local jobs for tasks [[0, 5], [9]]" in proc.stdout and "FAILED" not in proc.stdout
+    collection = load_collection(str(tmp_path / "data" / "cheetah-vel"), "test")  # the jobs' files are one collection
+    assert sorted(collection) == [0, 5, 9] and all(len(c["params"]) == 3 for c in collection.values())
+    assert len(glob.glob(str(tmp_path / "logs" / "*_result.pkl"))) == 2
+    for argv, message in [
+        ("--task-ids 1 --cluster local -- --hidden 16", "name the shared collection folder after `--`"),
+        ("--task-ids 40 --cluster local -- --out other", "would refuse: --task-ids 40: outside suite"),
+        ("--task-ids 1 --cluster local -- --out data", "data/cheetah-vel/task_00.pt has actor hidden=16, not --hidden 128"),
+        ("--task-ids 1 --tasks-per-job 0 --cluster local -- --out data", "--tasks-per-job 0: expected an integer >= 1"),
+    ]:  # fmt: skip
+        one_line_error(run("launch_collect.py", *argv.split(), cwd=tmp_path, check=False), "launch_collect: ", message)
+    assert sorted(os.listdir(tmp_path / "data" / "cheetah-vel")) == ["task_00.pt", "task_05.pt", "task_09.pt"]
