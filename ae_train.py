@@ -26,6 +26,7 @@ from common import (
     load_collection,
     load_flat_params,
     params_digest,
+    pick_device,
     resume_training_state,
     save_atomic,
     save_training_state,
@@ -67,6 +68,10 @@ class Args:
     """steps between saves of the resume state (<out>.state.pt)"""
     runs_dir: str = "runs"
     """tensorboard log root"""
+    cuda: bool = True
+    """use CUDA when it is available (CleanRL's flag); artifacts are always written with CPU tensors"""
+    torch_deterministic: bool = True
+    """torch.backends.cudnn.deterministic (CleanRL's flag)"""
 
 
 def chunk_sizes_of(layout: list) -> list:
@@ -120,7 +125,9 @@ def main(args: Args) -> dict:
     model = ParamAutoencoder(chunk_sizes_of(first["layout"]), args.latent_dim, args.input_noise, args.latent_noise)
     model.x_min.copy_(params.min(0).values)
     model.x_max.copy_(params.max(0).values)
-    x = model.normalize(params)
+    device = pick_device(args.cuda, args.torch_deterministic)
+    model.to(device)
+    x = model.normalize(params.to(device))
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     print(f"{WHO}: {len(task_ids)} tasks, {len(x)} checkpoints of {x.shape[1]} parameters, chunks {model.chunk_sizes}")
     state_path = f"{args.out}.state.pt"
@@ -133,7 +140,7 @@ def main(args: Args) -> dict:
     # --- ALGO: eq. (1), reconstruction MSE in normalized parameter space, with noise augmentation ---
     start = time.time()
     for step in range(start_step + 1, args.steps + 1):
-        batch = x[torch.randint(0, len(x), (args.batch_size,))]
+        batch = x[torch.randint(0, len(x), (args.batch_size,)).to(device)]
         loss = ((model(batch) - batch) ** 2).mean()
         optimizer.zero_grad()
         loss.backward()
@@ -158,7 +165,9 @@ def main(args: Args) -> dict:
         latents = torch.cat([model.encode(b) for b in x.split(512)])  # (M, 2, latent_dim), no noise
         recon_mse = torch.cat([((model.decode(z) - b) ** 2).mean(1) for z, b in zip(latents.split(512), x.split(512))])
         best = torch.stack([collection[i]["params"][collection[i]["returns"].argmax()] for i in task_ids])  # (T, P)
-        decoded = model.denormalize(model(model.normalize(best)))
+        decoded = model.denormalize(model(model.normalize(best.to(device)))).cpu()
+    model.cpu()  # artifacts hold CPU tensors
+    latents, recon_mse = latents.cpu(), recon_mse.cpu()
     tasks = [get_task(suite_name, i) for i in task_ids]
     actor_args = first["actor_args"]
     eval_seed = first["eval_seed"]

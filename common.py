@@ -4,6 +4,7 @@
 #   the policy file format, input and output checks, atomic artifact I/O and resumable training.
 # Stage scripts import this module and libraries, never each other.
 # Definitions follow ../shared/DESIGN.md (Prompt-DT / PEARL task definitions, 200-step episodes).
+import dataclasses
 import hashlib
 import json
 import math
@@ -305,12 +306,13 @@ def evaluate(actor: Actor, tasks: list, episodes: int = 1, seed: int = 0) -> np.
     with the same seed face the same start states.
     """
     envs = [make_env(t) for t in tasks]
+    device = next(actor.parameters()).device
     returns = np.zeros((len(tasks), episodes))
     for ep in range(episodes):
         obs = np.stack([env.reset(seed=seed + ep)[0] for env in envs]).astype(np.float32)  # (K, obs)
         active = np.ones(len(tasks), dtype=bool)
         while active.any():
-            action = actor.act(torch.from_numpy(obs).unsqueeze(1)).squeeze(1).numpy()  # (K, act)
+            action = actor.act(torch.from_numpy(obs).unsqueeze(1).to(device)).squeeze(1).cpu().numpy()  # (K, act)
             for k in np.flatnonzero(active):
                 next_obs, reward, terminated, truncated, _ = envs[k].step(action[k])
                 obs[k] = next_obs
@@ -349,28 +351,28 @@ class ReplayBuffer:
 
     FIELDS = ("obs", "next_obs", "actions", "rewards", "dones")
 
-    def __init__(self, num_tasks: int, capacity: int, obs_dim: int, act_dim: int):
-        self.capacity, self.pos, self.size = capacity, 0, 0
-        self.obs = torch.zeros(num_tasks, capacity, obs_dim)
-        self.next_obs = torch.zeros(num_tasks, capacity, obs_dim)
-        self.actions = torch.zeros(num_tasks, capacity, act_dim)
-        self.rewards = torch.zeros(num_tasks, capacity)
-        self.dones = torch.zeros(num_tasks, capacity)
+    def __init__(self, num_tasks: int, capacity: int, obs_dim: int, act_dim: int, device: torch.device = torch.device("cpu")):
+        self.capacity, self.pos, self.size, self.device = capacity, 0, 0, device
+        self.obs = torch.zeros(num_tasks, capacity, obs_dim, device=device)
+        self.next_obs = torch.zeros(num_tasks, capacity, obs_dim, device=device)
+        self.actions = torch.zeros(num_tasks, capacity, act_dim, device=device)
+        self.rewards = torch.zeros(num_tasks, capacity, device=device)
+        self.dones = torch.zeros(num_tasks, capacity, device=device)
 
     def add(self, obs, next_obs, actions, rewards, dones):
         for name, value in zip(self.FIELDS, (obs, next_obs, actions, rewards, dones)):
-            getattr(self, name)[:, self.pos] = torch.as_tensor(value, dtype=torch.float32)
+            getattr(self, name)[:, self.pos] = torch.as_tensor(value, dtype=torch.float32, device=self.device)
         self.pos = (self.pos + 1) % self.capacity
         self.size = min(self.size + 1, self.capacity)
 
     def sample(self, batch_size: int):
         num_tasks = self.obs.shape[0]
-        idx = torch.randint(0, self.size, (num_tasks, batch_size))  # (tasks, batch)
-        rows = torch.arange(num_tasks).unsqueeze(1)
+        idx = torch.randint(0, self.size, (num_tasks, batch_size)).to(self.device)  # (tasks, batch); CPU draw on any device
+        rows = torch.arange(num_tasks, device=self.device).unsqueeze(1)
         return [getattr(self, name)[rows, idx] for name in self.FIELDS]
 
     def state_dict(self) -> dict:
-        return {"pos": self.pos, "size": self.size, **{n: getattr(self, n)[:, : self.size].clone() for n in self.FIELDS}}
+        return {"pos": self.pos, "size": self.size, **{n: getattr(self, n)[:, : self.size].clone().cpu() for n in self.FIELDS}}
 
     def load_state_dict(self, state: dict):
         self.pos, self.size = state["pos"], state["size"]
@@ -378,7 +380,9 @@ class ReplayBuffer:
             getattr(self, name)[:, : self.size] = state[name]
 
 
-def build_sac(actor: Actor, obs_dim: int, act_dim: int, args, num_tasks: int | None = None) -> tuple[dict, torch.Tensor]:
+def build_sac(
+    actor: Actor, obs_dim: int, act_dim: int, args, num_tasks: int | None = None, device: torch.device = torch.device("cpu")
+) -> tuple[dict, torch.Tensor]:
     """The SAC around `actor` (K = num_tasks task-batched, or one task): twin critics drawn from the
     current RNG, their target copies, Adam optimizers at args.policy_lr and args.q_lr, and the log
     temperatures (K,) (one for a single task) starting at log(args.alpha), learned when args.autotune."""
@@ -391,7 +395,9 @@ def build_sac(actor: Actor, obs_dim: int, act_dim: int, args, num_tasks: int | N
     qf2_target.load_state_dict(qf2.state_dict())
     qf1_target.requires_grad_(False)  # moved by Polyak averaging only; the TD term differentiates through them to the actor
     qf2_target.requires_grad_(False)
-    log_alpha = torch.full((num_tasks or 1,), math.log(args.alpha), requires_grad=args.autotune)
+    for net in (actor, qf1, qf2, qf1_target, qf2_target):  # drawn on the CPU, so a seed gives one init on every device
+        net.to(device)
+    log_alpha = torch.full((num_tasks or 1,), math.log(args.alpha), requires_grad=args.autotune, device=device)
     sac = {
         "actor": actor,
         "qf1": qf1,
@@ -420,6 +426,12 @@ def check_sac_args(who: str, args) -> None:
             f"{who}: --learning-starts {args.learning_starts}: expected fewer than --total-timesteps "
             f"{args.total_timesteps}, or no update ever runs"
         )
+
+
+def pick_device(cuda: bool, torch_deterministic: bool = True) -> torch.device:
+    """CleanRL's convention: CUDA when asked for (--cuda, the default) and present, else the CPU."""
+    torch.backends.cudnn.deterministic = torch_deterministic
+    return torch.device("cuda" if cuda and torch.cuda.is_available() else "cpu")
 
 
 def sac_update(step: int, batch: list, sac: dict, log_alpha: torch.Tensor, args, actor_penalty=None) -> dict:
@@ -802,9 +814,10 @@ def resume_training_state(path: str, args, stateful: dict, inputs: dict, who: st
         return None
     state = load_artifact(path, "training_state", ("args", "inputs", "step", "rng", *stateful), who=who)
     current = vars(args)
-    changed = sorted(
-        k for k in set(state["args"]) | set(current) if k not in PLUMBING_ARGS and state["args"].get(k) != current.get(k)
-    )
+    # a flag added after the state was saved does not block it while the flag keeps its default
+    defaults = {f.name: f.default for f in dataclasses.fields(args)} if dataclasses.is_dataclass(args) else {}
+    saved = {**{k: v for k, v in defaults.items() if k not in state["args"]}, **state["args"]}
+    changed = sorted(k for k in set(saved) | set(current) if k not in PLUMBING_ARGS and saved.get(k) != current.get(k))
     if changed:
         raise SystemExit(
             f"{who}: {path}: resume state from other arguments ({', '.join(changed)}); "

@@ -36,6 +36,7 @@ from common import (
     load_flat_params,
     load_policies,
     make_env,
+    pick_device,
     policy_file,
     resume_training_state,
     sac_update,
@@ -110,6 +111,10 @@ class Args:
     """steps between progress lines on the terminal"""
     runs_dir: str = "runs"
     """tensorboard log root"""
+    cuda: bool = True
+    """use CUDA when it is available (CleanRL's flag); artifacts are always written with CPU tensors"""
+    torch_deterministic: bool = True
+    """torch.backends.cudnn.deterministic (CleanRL's flag)"""
 
 
 def init_name(source: dict | None) -> str:
@@ -234,10 +239,13 @@ def main(args: Args) -> dict:
     # seeded as sac_collect.py: networks from the seed, then the seed again for exploration and replay
     torch.manual_seed(args.seed)
     actor, actor_args, origin = initial_actor(args, source, actor_args)
-    sac, log_alpha = build_sac(actor, obs_dim, act_dim, args)  # the collector's SAC with one task: a leading axis of 1
+    device = pick_device(args.cuda, args.torch_deterministic)
+    sac, log_alpha = build_sac(
+        actor, obs_dim, act_dim, args, None, device
+    )  # the collector's SAC, one task: a leading axis of 1
     for group in sac["actor_optimizer"].param_groups:
         group["lr"] = actor_lr(args, 0)
-    rb = ReplayBuffer(1, min(args.buffer_size, args.total_timesteps), obs_dim, act_dim)
+    rb = ReplayBuffer(1, min(args.buffer_size, args.total_timesteps), obs_dim, act_dim, device)
     low, high = torch.tensor(actor_args["action_low"]), torch.tensor(actor_args["action_high"])
     uniform_warmup = args.warmup_actions == "uniform" or (args.warmup_actions == "auto" and args.init == "scratch")
     torch.manual_seed(args.seed)
@@ -280,8 +288,8 @@ def main(args: Args) -> dict:
             actions = low + (high - low) * torch.rand(1, act_dim)
         else:
             with torch.no_grad():
-                actions, _, _ = actor.get_action(torch.as_tensor(obs, dtype=torch.float32))
-        actions = actions.numpy()
+                actions, _, _ = actor.get_action(torch.as_tensor(obs, dtype=torch.float32, device=device))
+        actions = actions.cpu().numpy()
         next_obs, rewards, terminations, truncations, infos = envs.step(actions)
         real_next_obs = next_obs.copy()  # the obs the episode ended in, not the reset obs
         episode_return += rewards[0]
@@ -355,7 +363,7 @@ def main(args: Args) -> dict:
         task,
         actor_args,
         actor_layout(actor),
-        flatten_params(actor)[None],
+        flatten_params(actor).cpu()[None],
         returns[-1:],
         args.eval_seed,
         origin,

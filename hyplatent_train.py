@@ -40,6 +40,7 @@ from common import (
     load_collection,
     load_flat_params,
     params_digest,
+    pick_device,
     policy_file,
     resume_training_state,
     save_atomic,
@@ -108,6 +109,10 @@ class Args:
     """iterations between saves of the resume state (<out>.state.pt)"""
     runs_dir: str = "runs"
     """tensorboard log root"""
+    cuda: bool = True
+    """use CUDA when it is available (CleanRL's flag); artifacts are always written with CPU tensors"""
+    torch_deterministic: bool = True
+    """torch.backends.cudnn.deterministic (CleanRL's flag)"""
 
 
 # ----------------------------------------------------------------------------------------------
@@ -293,6 +298,10 @@ def train(args: Args, ae: dict, collection: dict, train_ids: list) -> dict:
     }
     generator = Generator(**generator_args)
     discriminator = Discriminator(z_real_all.shape[1], cond_all.shape[1])
+    device = pick_device(args.cuda, args.torch_deterministic)  # networks drawn on the CPU: one init on every device
+    for net in (generator, discriminator, decoder):
+        net.to(device)
+    z_real_all, cond_all, x_all = z_real_all.to(device), cond_all.to(device), x_all.to(device)
     train_decoder = args.train_decoder and args.recon == "param"  # only eq. (2)'s term reaches the decoder
     g_params = [*generator.parameters(), *(decoder.parameters() if train_decoder else [])]
     g_optimizer = torch.optim.Adam(g_params, lr=args.lr, betas=(0.5, 0.999))
@@ -319,11 +328,11 @@ def train(args: Args, ae: dict, collection: dict, train_ids: list) -> dict:
 
     start = time.time()
     for it in range(start_it + 1, args.iterations + 1):
-        idx = torch.randint(0, len(z_real_all), (args.batch_size,))
+        idx = torch.randint(0, len(z_real_all), (args.batch_size,)).to(device)
         z_real, cond = z_real_all[idx], cond_all[idx]
         # --- ALGO: discriminator and aux head, eq. (3) + eq. (4) on real and generated latents ---
         with torch.no_grad():
-            z_fake = generator(torch.cat([torch.randn(args.batch_size, args.noise_dim), cond], -1))
+            z_fake = generator(torch.cat([torch.randn(args.batch_size, args.noise_dim, device=device), cond], -1))
         logit_real, cond_real = discriminator(z_real)
         logit_fake, cond_fake = discriminator(z_fake)
         d_adv = F.binary_cross_entropy_with_logits(
@@ -336,7 +345,7 @@ def train(args: Args, ae: dict, collection: dict, train_ids: list) -> dict:
 
         # --- ALGO: generator (and decoder), eq. (2) + eq. (4), --g-steps times ---
         for _ in range(args.g_steps):
-            z_fake = generator(torch.cat([torch.randn(args.batch_size, args.noise_dim), cond], -1))
+            z_fake = generator(torch.cat([torch.randn(args.batch_size, args.noise_dim, device=device), cond], -1))
             logit_fake, cond_fake = discriminator(z_fake)
             # non-saturating form of eq. (2)'s log(1 - F(Z_hat)): same fixed point, usable gradients early on
             g_adv = F.binary_cross_entropy_with_logits(logit_fake, torch.ones_like(logit_fake))
@@ -363,6 +372,8 @@ def train(args: Args, ae: dict, collection: dict, train_ids: list) -> dict:
                 flush=True,
             )
     writer.close()
+    for net in (generator, discriminator, decoder):  # artifacts hold CPU tensors
+        net.cpu()
     ckpt = {
         "kind": KIND,
         "version": 1,

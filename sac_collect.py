@@ -32,6 +32,7 @@ from common import (
     get_task,
     load_policies,
     make_env,
+    pick_device,
     policy_file,
     resume_training_state,
     sac_update,
@@ -98,6 +99,10 @@ class Args:
     """steps between progress lines on the terminal"""
     runs_dir: str = "runs"
     """tensorboard log root"""
+    cuda: bool = True
+    """use CUDA when it is available (CleanRL's flag); artifacts are always written with CPU tensors"""
+    torch_deterministic: bool = True
+    """torch.backends.cudnn.deterministic (CleanRL's flag)"""
     check_only: bool = False
     """check the arguments and the output folder, then exit without training (launch_collect.py uses it)"""
 
@@ -178,13 +183,14 @@ def main(args: Args) -> dict:
     # --- networks: one shared initialization for every task (one basin), or one per task ---
     torch.manual_seed(args.init_seed)
     actor = Actor(**actor_args, num_tasks=num_tasks)
-    sac, log_alpha = build_sac(actor, obs_dim, act_dim, args, num_tasks)  # critics, targets, optimizers, temperatures
+    device = pick_device(args.cuda, args.torch_deterministic)
+    sac, log_alpha = build_sac(actor, obs_dim, act_dim, args, num_tasks, device)  # critics, targets, optimizers, temperatures
     if args.shared_init:  # copy task 0's draw to every task; qf1 and qf2 still differ from each other
         with torch.no_grad():
             for name in ("actor", "qf1", "qf2", "qf1_target", "qf2_target"):
                 for p in sac[name].parameters():
                     p.copy_(p[:1].expand_as(p))
-    rb = ReplayBuffer(num_tasks, min(args.buffer_size, args.total_timesteps), obs_dim, act_dim)
+    rb = ReplayBuffer(num_tasks, min(args.buffer_size, args.total_timesteps), obs_dim, act_dim, device)
     low, high = torch.tensor(action_low), torch.tensor(action_high)
 
     # --- resume: a killed run continues from its last saved state ---
@@ -217,9 +223,9 @@ def main(args: Args) -> dict:
             actions = low + (high - low) * torch.rand(num_tasks, act_dim)
         else:
             with torch.no_grad():
-                actions, _, _ = actor.get_action(torch.as_tensor(obs, dtype=torch.float32).unsqueeze(1))
+                actions, _, _ = actor.get_action(torch.as_tensor(obs, dtype=torch.float32, device=device).unsqueeze(1))
             actions = actions.squeeze(1)
-        actions = actions.numpy()
+        actions = actions.cpu().numpy()
         next_obs, rewards, terminations, truncations, infos = envs.step(actions)
         ended = terminations | truncations
         real_next_obs = next_obs.copy()  # the obs the episode ended in, not the reset obs
@@ -254,7 +260,7 @@ def main(args: Args) -> dict:
             and len(ckpt_steps) < args.num_checkpoints
         ):
             returns = evaluate(actor, tasks, args.eval_episodes, args.eval_seed)  # (K, episodes)
-            ckpt_params.append(flatten_params(actor))
+            ckpt_params.append(flatten_params(actor).cpu())
             ckpt_steps.append(step)
             ckpt_returns.append(torch.as_tensor(returns, dtype=torch.float32))
             for k, w in enumerate(writers):

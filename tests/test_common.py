@@ -194,6 +194,14 @@ def test_training_state_resumes_only_with_the_same_arguments_and_inputs(tmp_path
     assert torch.equal(torch.rand(3), expected_draw), "the RNG was not restored"
     with pytest.raises(SystemExit, match=r"state.pt: resume state from other arguments \(lr\)"):
         common.resume_training_state(path, A(lr=0.1), {"model": fresh}, inputs, "t")
+
+    @dataclass
+    class Newer(A):  # a flag added after the state was saved
+        cuda: bool = True
+
+    assert common.resume_training_state(path, Newer(), {"model": fresh}, inputs, "t")["step"] == 7  # at its default
+    with pytest.raises(SystemExit, match=r"resume state from other arguments \(cuda\)"):
+        common.resume_training_state(path, Newer(cuda=False), {"model": fresh}, inputs, "t")
     data.write_bytes(b"second, longer")  # the input changed since the state was saved
     with pytest.raises(SystemExit, match=r"state.pt: resume state made from other inputs \(.*input.pt changed\)"):
         common.resume_training_state(path, A(), {"model": fresh}, common.fingerprint([str(data)]), "t")
@@ -296,3 +304,9 @@ def test_policy_file_round_trip_and_checks(tmp_path):
         save_atomic(content, str(tmp_path / name))
         with pytest.raises(SystemExit, match=message):
             common.load_policies(str(tmp_path / name), "t")
+
+
+def test_pick_device_follows_cleanrl():
+    assert common.pick_device(False) == torch.device("cpu")
+    assert common.pick_device(True).type == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert torch.backends.cudnn.deterministic
