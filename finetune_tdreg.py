@@ -240,9 +240,8 @@ def main(args: Args) -> dict:
     torch.manual_seed(args.seed)
     actor, actor_args, origin = initial_actor(args, source, actor_args)
     device = pick_device(args.cuda, args.torch_deterministic)
-    sac, log_alpha = build_sac(
-        actor, obs_dim, act_dim, args, None, device
-    )  # the collector's SAC, one task: a leading axis of 1
+    # the collector's SAC with one task: its tensors carry a leading task axis of 1
+    sac, log_alpha = build_sac(actor, obs_dim, act_dim, args, None, device)
     for group in sac["actor_optimizer"].param_groups:
         group["lr"] = actor_lr(args, 0)
     rb = ReplayBuffer(1, min(args.buffer_size, args.total_timesteps), obs_dim, act_dim, device)
