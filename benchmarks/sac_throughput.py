@@ -3,8 +3,10 @@
 #   - batched:  K tasks together, task-steps per second (env step + SAC update of every task)
 #   - alone:    the same SAC on one task (K = 1), steps per second; one-at-a-time for K tasks costs K x that
 #   - matmul:   this machine's dense fp32 matmul throughput (torch.mm, n x n)
+#   - compiled: the batched run again with sac_collect.py --compile (torch.compile of the update), same run
 # and prints the ratio batched / one-at-a-time and the fraction of the matmul throughput the batched
-# update reaches, from its FLOP count. Ratios from one run are comparable; absolute numbers are not.
+# update reaches, from its FLOP count (update speed leaves out the first updates, which compile).
+# Ratios from one run are comparable; absolute numbers are not.
 #   python benchmarks/sac_throughput.py --num-tasks 16 --hiddens 128 64
 import os
 import sys
@@ -36,6 +38,8 @@ class Args:
     """replay batch per task and update, as in sac_collect.py"""
     matmul_size: int = 1024
     """n of the n x n matmul that measures dense throughput"""
+    compile: bool = True
+    """also measure the batched run with sac_collect.py --compile, against the plain path in the same run"""
 
 
 def matmul_gflops(n: int, seconds: float = 2.0) -> float:
@@ -61,7 +65,7 @@ def update_flops(obs_dim: int, act_dim: int, hidden: int, batch_size: int) -> fl
     return (5 * f_a + 14 * f_q) * batch_size
 
 
-def steps_per_second(args: Args, hidden: int, task_ids: tuple, folder: str) -> float:
+def steps_per_second(args: Args, hidden: int, task_ids: tuple, folder: str, compile: bool = False) -> float:
     total = args.warmup_steps + args.update_steps
     run = sac_collect.Args(
         suite=args.suite,
@@ -77,6 +81,7 @@ def steps_per_second(args: Args, hidden: int, task_ids: tuple, folder: str) -> f
         state_every=total,
         out=folder,
         runs_dir=os.path.join(folder, "runs"),
+        compile=compile,
     )
     return sac_collect.main(run)["update_sps"]
 
@@ -93,6 +98,11 @@ def main(args: Args) -> list:
         with tempfile.TemporaryDirectory() as tmp:
             batched = steps_per_second(args, hidden, tuple(range(args.num_tasks)), os.path.join(tmp, "batched"))
             alone = steps_per_second(args, hidden, (0,), os.path.join(tmp, "alone"))
+            compiled = (
+                steps_per_second(args, hidden, tuple(range(args.num_tasks)), os.path.join(tmp, "compiled"), True)
+                if args.compile
+                else None
+            )
         task_steps = batched * args.num_tasks
         achieved = task_steps * update_flops(obs_dim, act_dim, hidden, args.batch_size) / 1e9
         rows.append(
@@ -103,6 +113,7 @@ def main(args: Args) -> list:
                 "ratio": task_steps / alone,
                 "gflops": achieved,
                 "matmul_fraction": achieved / gflops,
+                "compiled_task_steps_per_s": compiled * args.num_tasks if compiled else None,
             }
         )
     print(
@@ -111,13 +122,15 @@ def main(args: Args) -> list:
     )
     print(
         "| hidden | batched task-steps/s | one task alone steps/s | ratio batched / one-at-a-time "
-        "| update GFLOP/s | of matmul |"
+        "| update GFLOP/s | of matmul | batched, --compile | compiled / plain |"
     )
-    print("|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|")
     for r in rows:
+        compiled = r["compiled_task_steps_per_s"]
+        speedup = f"{compiled:.0f} | {compiled / r['batched_task_steps_per_s']:.2f} |" if compiled else "– | – |"
         print(
             f"| {r['hidden']} | {r['batched_task_steps_per_s']:.0f} | {r['alone_steps_per_s']:.0f} | {r['ratio']:.2f} | "
-            f"{r['gflops']:.1f} | {r['matmul_fraction']:.0%} |"
+            f"{r['gflops']:.1f} | {r['matmul_fraction']:.0%} | {speedup}"
         )
     return rows
 
