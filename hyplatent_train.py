@@ -436,13 +436,18 @@ def task_distance(suite: str, a: float, b: float) -> float:
 def interval(scores: np.ndarray, args: Args) -> list:
     """[low, high] bootstrap confidence interval of the mean of scores (runs, targets): rliable's stratified
     bootstrap resamples the runs (episodes, and noise samples for generated policies) within each target."""
-    rng = np.random.RandomState(args.seed)
     mean = lambda x: np.array([x.mean()])  # noqa: E731
+    # rliable 1.2 resamples with numpy's global RNG (np.random.choice) whatever random_state it is given: seed that
+    # RNG for a repeatable interval, then put its state back so nothing else sees the difference
+    outside = np.random.get_state()
+    np.random.seed(args.seed)
     with warnings.catch_warnings():  # rliable 1.2 hands arch a RandomState, which arch 7 calls deprecated
         warnings.simplefilter("ignore", FutureWarning)
+        rng = np.random.RandomState(args.seed)
         _, ci = rly.get_interval_estimates(
             {"x": scores}, mean, reps=args.ci_reps, confidence_interval_size=args.ci, random_state=rng
         )
+    np.random.set_state(outside)
     return [float(ci["x"][0, 0]), float(ci["x"][1, 0])]
 
 

@@ -277,6 +277,10 @@ def test_bootstrap_interval_is_stratified_and_covers_the_mean():
     scores = rng.normal(0.0, 1.0, size=(400, 1))
     low, high = hyplatent_train.interval(scores, args)
     assert low < scores.mean() < high and 0.1 < high - low < 0.3  # about 2 x 1.96 / sqrt(400) = 0.196 wide
+    outside = np.random.get_state()[1].copy()
+    assert hyplatent_train.interval(scores, args) == [low, high], "the same seed must give the same interval"
+    assert np.array_equal(np.random.get_state()[1], outside), "numpy's global RNG was left changed"
+    assert hyplatent_train.interval(scores, hyplatent_train.Args(ci_reps=2000, seed=1)) != [low, high]
     # targets far apart: resampling within each target keeps the spread between them out of the interval
     two = np.concatenate([rng.normal(0, 1, (400, 1)), rng.normal(100, 1, (400, 1))], axis=1)
     low, high = hyplatent_train.interval(two, args)
