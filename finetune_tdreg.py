@@ -60,7 +60,7 @@ class Args:
     policy: str = "artifacts/hyplatent_generated/task_23.pt"
     """policy file: generated (<hyplatent>_generated/task_XX.pt), an expert collection's task_XX.pt, or a fine-tuned run"""
     policy_index: int = -1
-    """which policy of the file (-1: the one with the best stored return)"""
+    """which policy of the file (-1: the best stored return; a generated file's returns come from the task itself)"""
     out: str = ""
     """where the run is written (empty: artifacts/finetune/<suite>_task<id>_<init>[_notd][_noramp]_seed<seed>.pt)"""
     seed: int = 1
