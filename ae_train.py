@@ -106,8 +106,9 @@ def validate(args: Args) -> dict:
         non_negative=("weight_decay",),
         unit=("input_noise", "latent_noise"),
     )
-    check_output(WHO, "--out", args.out, collection_files(args.data))
-    check_output(WHO, "--out", f"{args.out}.state.pt", collection_files(args.data))
+    inputs = collection_files(args.data)
+    check_output(WHO, "--out", args.out, inputs)
+    check_output(WHO, "--out", f"{args.out}.state.pt", inputs)
     return load_collection(args.data, WHO)
 
 
