@@ -1,9 +1,10 @@
 # GenHyper shared module: only what must stay identical across stages. Each block says why it lives here.
-#   task suites (Cheetah-Vel, Ant-Dir), the SAC actor whose weights are generated, parameter
+#   task suites (Cheetah-Vel, Ant-Dir, MetaWorld), the SAC actor whose weights are generated, parameter
 #   flattening, deterministic evaluation rollouts, the SAC building blocks, the parameter autoencoder,
 #   the policy file format, input and output checks, atomic artifact I/O and resumable training.
 # Stage scripts import this module and libraries, never each other.
-# Definitions follow ../shared/DESIGN.md (Prompt-DT / PEARL task definitions, 200-step episodes).
+# Definitions follow ../shared/DESIGN.md (Prompt-DT / PEARL task definitions, 200-step episodes; MetaWorld v3
+# with Make-An-Agent's fixed goals, 500-step episodes).
 import dataclasses
 import hashlib
 import json
@@ -15,6 +16,7 @@ import tempfile
 from dataclasses import dataclass
 
 import gymnasium as gym
+import metaworld  # noqa: F401  (registers the Meta-World/ gymnasium envs)
 import numpy as np
 import torch
 import torch.nn as nn
@@ -77,6 +79,27 @@ ANT_DIR_GOALS = (
 )
 
 
+# MetaWorld v3 tasks (DESIGN.md): ids 0-7 are the seen (training) tasks, 8-15 the unseen ones.
+METAWORLD_TASKS = (
+    "window-open",
+    "door-open",
+    "drawer-open",
+    "dial-turn",
+    "plate-slide",
+    "button-press",
+    "handle-press",
+    "faucet-close",
+    "drawer-close",
+    "handle-press-side",
+    "door-lock",
+    "window-close",
+    "reach-wall",
+    "coffee-button",
+    "button-press-wall",
+    "faucet-open",
+)
+
+
 @dataclass(frozen=True)
 class Suite:
     name: str
@@ -87,12 +110,21 @@ class Suite:
     param_names: tuple
     param_range: tuple  # (low, high) of each MDP parameter a task of the suite may have
     max_episode_steps: int = 200
+    task_names: tuple = ()  # MetaWorld: the env name of each task (accepted wherever an id is)
+    goal_seeds: tuple = ()  # MetaWorld: the default goals, one goal-observable env per seed (Make-An-Agent: 720, 920)
 
     def task_params(self, index: int) -> tuple:
-        """The MDP parameters of task `index` (what HypLatent is conditioned on)."""
+        """The MDP parameters of task `index` (what HypLatent is conditioned on); MetaWorld tasks have none."""
         if self.name == "cheetah-vel":
             return (0.075 * (index + 1),)  # target velocity v_i
-        return (ANT_DIR_GOALS[index],)  # goal direction g_i in radians
+        if self.name == "ant-dir":
+            return (ANT_DIR_GOALS[index],)  # goal direction g_i in radians
+        return ()
+
+    @property
+    def has_success(self) -> bool:
+        """Tasks scored by success (MetaWorld's info["success"] at any step) besides return."""
+        return bool(self.goal_seeds)
 
     @property
     def train_ids(self) -> tuple:
@@ -110,6 +142,9 @@ SUITES = {
         ("direction",),
         ((0.0, 2 * math.pi),),
     ),  # fmt: skip
+    "metaworld": Suite(
+        "metaworld", "Meta-World/goal_observable", {}, 16, tuple(range(8, 16)), (), (), 500, METAWORLD_TASKS, (720, 920)
+    ),
 }
 
 
@@ -118,15 +153,28 @@ class Task:
     suite: str
     index: int | None  # None: a task at MDP parameters of the user's choice, not one of the suite's numbered tasks
     params: tuple
+    goals: tuple = ()  # MetaWorld: goal seeds; episode e of an evaluation runs on goal e
+
+    @property
+    def name(self) -> str:
+        names = SUITES[self.suite].task_names
+        return names[self.index] if names and self.index is not None else f"{self.suite}-{self.index}"
 
     def to_dict(self) -> dict:
         """Plain-value form stored in artifacts."""
         return {
             "suite": self.suite,
             "index": self.index,
+            "name": self.name,
             "params": list(self.params),
             "param_names": list(SUITES[self.suite].param_names),
+            "goals": list(self.goals),
         }
+
+    @staticmethod
+    def from_dict(d: dict) -> "Task":
+        """The task an artifact was made on (its goals included)."""
+        return Task(d["suite"], d["index"], tuple(d["params"]), tuple(d.get("goals", ())))
 
 
 def get_suite(name: str, arg: str = "--suite") -> Suite:
@@ -135,11 +183,25 @@ def get_suite(name: str, arg: str = "--suite") -> Suite:
     return SUITES[name]
 
 
-def get_task(suite: str, index: int, arg: str = "--task-ids") -> Task:
+def task_index(suite: str, id_or_name, arg: str = "--task-ids") -> int:
+    """A task's index from its id (int or digits) or, in MetaWorld, its env name ("door-open")."""
     s = get_suite(suite)
+    if isinstance(id_or_name, str) and not id_or_name.isdigit():
+        if id_or_name not in s.task_names:
+            expected = f"one of {list(s.task_names)} or an id" if s.task_names else "an integer id"
+            raise SystemExit(f"{arg} {id_or_name!r}: not a task of {suite}, expected {expected}")
+        return s.task_names.index(id_or_name)
+    index = int(id_or_name)
     if not 0 <= index < s.num_tasks:
         raise SystemExit(f"{arg} {index}: outside suite {suite!r}, expected 0..{s.num_tasks - 1}")
-    return Task(suite, index, s.task_params(index))
+    return index
+
+
+def get_task(suite: str, index, arg: str = "--task-ids", goals: tuple = ()) -> Task:
+    """Task `index` (an id, or a MetaWorld env name) of the suite; MetaWorld goals default to the suite's."""
+    s = get_suite(suite)
+    index = task_index(suite, index, arg)
+    return Task(suite, index, s.task_params(index), tuple(goals) or s.goal_seeds)
 
 
 def task_at(suite: str, params: tuple, arg: str = "--params") -> Task:
@@ -178,9 +240,41 @@ class TaskReward(gym.Wrapper):
         return obs, float(reward), terminated, truncated, info
 
 
+class GoalCycle(gym.Env):
+    """A MetaWorld task on a fixed set of goals: one goal-observable env per goal seed (Make-An-Agent's
+    fixed goals), switching to the next goal at every reset, so episode e runs on goal e mod G.
+
+    `gym.make(..., seed=s)` draws the goal from s and freezes it; `reset(seed=)` does not reseed
+    MetaWorld (DESIGN.md), so the goal list, not the reset seed, says which episode runs. MetaWorld
+    truncates its own episodes at step 500.
+    """
+
+    def __init__(self, task: Task):
+        suite = SUITES[task.suite]
+        self.goal_envs = [
+            gym.make(suite.env_id, env_name=f"{task.name}-v3", seed=goal, **suite.env_kwargs) for goal in task.goals
+        ]
+        self.observation_space = self.goal_envs[0].observation_space
+        self.action_space = self.goal_envs[0].action_space
+        self.goal = -1  # the first reset runs goal 0
+
+    def reset(self, *, seed=None, options=None):
+        self.goal = (self.goal + 1) % len(self.goal_envs)
+        return self.goal_envs[self.goal].reset()
+
+    def step(self, action):
+        return self.goal_envs[self.goal].step(action)
+
+    def close(self):
+        for env in self.goal_envs:
+            env.close()
+
+
 def make_env(task: Task) -> gym.Env:
-    """The task's environment: base MuJoCo env, task reward, 200-step time limit."""
+    """The task's environment: base MuJoCo env, task reward, 200-step time limit; MetaWorld: its goals in turn."""
     suite = SUITES[task.suite]
+    if suite.has_success:
+        return GoalCycle(task)
     env = gym.make(suite.env_id, max_episode_steps=suite.max_episode_steps, **suite.env_kwargs)
     return TaskReward(env, task)
 
@@ -297,30 +391,76 @@ def load_flat_params(actor: Actor, flat: torch.Tensor) -> Actor:
 # Deterministic evaluation rollouts: every return a stage reports (checkpoints, decoded and generated
 # policies, fine-tuning curves) comes from this one protocol, so the numbers compare across files
 # ----------------------------------------------------------------------------------------------
+# MetaWorld behaviour pieces (Make-An-Agent, DESIGN.md): what behavior_embed.py embeds a policy by
+TRAJECTORY_STEPS = 60  # the trajectory covers the first 60 steps: every 3rd state and every action
+STATE_EVERY = 3
+SUCCESS_STATES = 3  # s_m, s_m+1, s_m+2 from the first success step m
+
+
+def behavior_pieces(states: np.ndarray, actions: np.ndarray, first_success: int) -> tuple[np.ndarray, np.ndarray]:
+    """One episode's trajectory (s_0, a_0, a_1, a_2, s_3, a_3, ...: 20*obs + 60*act numbers) and its success states.
+
+    states (T+1, obs) are s_0..s_T, actions (T, act); s_m is the state in which info["success"] first
+    holds (m = t + 1 for a success reported by step t), -1 if it never does: then the episode's last 3
+    states stand in (a checkpoint kept after its task first succeeded may fail a goal). States past the
+    episode's end repeat its last state.
+    """
+    steps = min(TRAJECTORY_STEPS, len(actions))
+    trajectory = np.concatenate(
+        [np.concatenate([states[t], actions[t]]) if t % STATE_EVERY == 0 else actions[t] for t in range(steps)]
+    )
+    m = first_success if first_success >= 0 else len(states) - SUCCESS_STATES
+    rows = [states[min(max(m + j, 0), len(states) - 1)] for j in range(SUCCESS_STATES)]
+    return trajectory.astype(np.float32), np.concatenate(rows).astype(np.float32)
+
+
 @torch.no_grad()
-def evaluate(actor: Actor, tasks: list, episodes: int = 1, seed: int = 0) -> np.ndarray:
+def evaluate(actor: Actor, tasks: list, episodes: int = 1, seed: int = 0, behavior: bool = False):
     """Deterministic returns, shape (len(tasks), episodes).
 
     A task-batched actor (K policies) runs policy k on tasks[k]; a single actor runs on every
     task. Episode e of every task starts from `reset(seed=seed + e)`, so two policies evaluated
-    with the same seed face the same start states.
+    with the same seed face the same start states. MetaWorld: episode e runs on goal e of the task
+    (the reset seed does not reach MetaWorld). With `behavior`, returns a dict: "returns", "success"
+    (K, episodes) (info["success"] at any step), "first_success" (step m, -1 if none), "trajectory"
+    (K, episodes, 20*obs + 60*act) and "success_states" (K, episodes, 3*obs) (behavior_pieces).
     """
     envs = [make_env(t) for t in tasks]
     device = next(actor.parameters()).device
     returns = np.zeros((len(tasks), episodes))
+    first_success = np.full((len(tasks), episodes), -1)
+    pieces = [[None] * episodes for _ in tasks]
     for ep in range(episodes):
         obs = np.stack([env.reset(seed=seed + ep)[0] for env in envs]).astype(np.float32)  # (K, obs)
-        active = np.ones(len(tasks), dtype=bool)
+        states, actions = [[o.copy()] for o in obs], [[] for _ in tasks]
+        active, t = np.ones(len(tasks), dtype=bool), 0
         while active.any():
             action = actor.act(torch.from_numpy(obs).unsqueeze(1).to(device)).squeeze(1).cpu().numpy()  # (K, act)
+            t += 1
             for k in np.flatnonzero(active):
-                next_obs, reward, terminated, truncated, _ = envs[k].step(action[k])
+                next_obs, reward, terminated, truncated, info = envs[k].step(action[k])
                 obs[k] = next_obs
                 returns[k, ep] += reward
                 active[k] = not (terminated or truncated)
+                if info.get("success", 0.0) >= 1.0 and first_success[k, ep] < 0:
+                    first_success[k, ep] = t  # s_t, the state reached by step t - 1, is the first success state
+                if behavior:
+                    states[k].append(obs[k].copy())
+                    actions[k].append(action[k])
+        if behavior:
+            for k in range(len(tasks)):
+                pieces[k][ep] = behavior_pieces(np.stack(states[k]), np.stack(actions[k]), first_success[k, ep])
     for env in envs:
         env.close()
-    return returns
+    if not behavior:
+        return returns
+    return {
+        "returns": returns,
+        "success": (first_success >= 0).astype(np.float32),
+        "first_success": first_success,
+        "trajectory": np.stack([np.stack([p[0] for p in row]) for row in pieces]),
+        "success_states": np.stack([np.stack([p[1] for p in row]) for row in pieces]),
+    }
 
 
 # ----------------------------------------------------------------------------------------------

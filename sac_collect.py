@@ -2,17 +2,22 @@
 # collection"). CleanRL's sac_continuous_action.py, trained on K tasks of one suite at once with
 # task-batched networks: every task has its own actor, twin critics, target critics, optimizer
 # state, entropy temperature and replay buffer, exactly as if it ran alone, but all K advance in one
-# bmm per layer. From --save-after on, a checkpoint every --save-every steps is evaluated and kept.
+# bmm per layer. From --save-after on, a checkpoint every --save-every steps is evaluated and kept
+# (MetaWorld: a task keeps them once its evaluated success reaches --success-threshold on its goals).
 # Reads: nothing.  Writes: <out>/<suite>/task_XX.pt per task, a policy file (common.policy_file: flat
-# actor parameters (N, P), layout, returns, task, origin, args) with each checkpoint's step; a resume
-# state <out>/<suite>/.resume_<ids>.pt while running.
+# actor parameters (N, P), layout, returns, task, origin, args) with each checkpoint's step (MetaWorld:
+# also its success per goal and the behaviour pieces of its evaluation episodes); a report
+# <out>/<suite>/collect_<ids>.json (steps to success, checkpoints kept, speed); a resume state
+# <out>/<suite>/.resume_<ids>.pt while running.
 #   python sac_collect.py --suite cheetah-vel --task-ids 0 4 8 --out data
+#   python sac_collect.py --suite metaworld --task-ids button-press drawer-close --scripted-steps 5000
 import os
 import time
 from dataclasses import dataclass
 from functools import partial
 
 import gymnasium as gym
+import metaworld.policies
 import numpy as np
 import torch
 import tyro
@@ -38,6 +43,8 @@ from common import (
     sac_update,
     save_atomic,
     save_training_state,
+    task_index,
+    write_json_atomic,
 )
 
 WHO = "sac_collect"
@@ -47,9 +54,17 @@ WARM_UPDATES = 10  # update steps left out of the reported update speed
 @dataclass
 class Args:
     suite: str = "cheetah-vel"
-    """task suite: cheetah-vel or ant-dir"""
-    task_ids: tuple[int, ...] = (0, 4, 8, 12, 17, 21, 25, 29, 33, 37)
-    """tasks to train, all at once in this process (default: the cheetah-vel-10 reference config)"""
+    """task suite: cheetah-vel, ant-dir or metaworld"""
+    task_ids: tuple[int | str, ...] = (0, 4, 8, 12, 17, 21, 25, 29, 33, 37)
+    """tasks to train, all at once in this process, by id or MetaWorld env name (default: the cheetah-vel-10 config)"""
+    goal_seeds: tuple[int, ...] = (720, 920)
+    """metaworld: the fixed goals, one goal-observable env per seed; training cycles them, each is evaluated once"""
+    success_threshold: float = 1.0
+    """metaworld: a task keeps checkpoints once its evaluated success rate over the goals reaches this (paper: 1)"""
+    scripted_steps: int = 0
+    """metaworld: the first this many steps act with MetaWorld's scripted policy of the task (seeds the replay buffer)"""
+    scripted_noise: float = 0.1
+    """metaworld: std of the Gaussian noise added to scripted actions (clipped to the action box)"""
     out: str = "data"
     """root folder; task i of the suite is written to <out>/<suite>/task_{i:02d}.pt"""
     seed: int = 1
@@ -89,9 +104,9 @@ class Args:
     save_every: int = 500
     """steps between kept checkpoints (paper: 500)"""
     num_checkpoints: int = 100
-    """checkpoints kept per task (paper: 500)"""
+    """checkpoints kept per task (paper: 500); metaworld: up to this many, a run ends once every task has them"""
     eval_episodes: int = 3
-    """deterministic episodes that score each checkpoint"""
+    """deterministic episodes that score each checkpoint (metaworld: one per goal, this is not used)"""
     eval_seed: int = 10_000
     """reset seed of evaluation episode e is eval_seed + e, the same for every checkpoint"""
     state_every: int = 5_000
@@ -130,44 +145,65 @@ def finished_tasks(folder: str, args: Args) -> set:
     return done
 
 
-def validate(args: Args) -> None:
-    """One-line errors for bad arguments and an unusable --out, before anything is built."""
-    get_suite(args.suite)
+def scripted_policy(task):
+    """MetaWorld's scripted expert of the task (metaworld.policies), e.g. SawyerDoorOpenV3Policy."""
+    return getattr(metaworld.policies, "Sawyer" + "".join(w.capitalize() for w in task.name.split("-")) + "V3Policy")()
+
+
+def validate(args: Args) -> list:
+    """One-line errors for bad arguments and an unusable --out, before anything is built; returns the tasks."""
+    suite = get_suite(args.suite)
     if not args.task_ids:
         raise SystemExit(f"{WHO}: --task-ids: give at least one task")
-    if len(set(args.task_ids)) != len(args.task_ids):
-        raise SystemExit(f"{WHO}: --task-ids {list(args.task_ids)}: repeated task id")
-    for i in args.task_ids:
-        get_task(args.suite, i)
+    ids = [task_index(args.suite, i) for i in args.task_ids]
+    if len(set(ids)) != len(ids):
+        raise SystemExit(f"{WHO}: --task-ids {list(args.task_ids)}: repeated task")
+    if suite.has_success and not args.goal_seeds:
+        raise SystemExit(f"{WHO}: --goal-seeds: give at least one goal seed (Make-An-Agent: 720 920)")
+    if suite.has_success and len(set(args.goal_seeds)) != len(args.goal_seeds):
+        raise SystemExit(f"{WHO}: --goal-seeds {list(args.goal_seeds)}: repeated goal seed")
+    if not suite.has_success and args.scripted_steps:
+        raise SystemExit(f"{WHO}: --scripted-steps: only metaworld has scripted policies, not {args.suite}")
     check_sac_args(WHO, args)
     check_args(
-        WHO, args, at_least=dict.fromkeys(("save_every", "num_checkpoints", "eval_episodes", "state_every", "log_every"), 1)
+        WHO,
+        args,
+        at_least=dict.fromkeys(("save_every", "num_checkpoints", "eval_episodes", "state_every", "log_every"), 1),
+        non_negative=("scripted_steps", "scripted_noise"),
+        unit=("success_threshold",),
     )
-    check_output(WHO, "--out", os.path.join(args.out, args.suite, f"task_{args.task_ids[0]:02d}.pt"))
-    last = args.save_after + (args.num_checkpoints - 1) * args.save_every
+    check_output(WHO, "--out", os.path.join(args.out, args.suite, f"task_{ids[0]:02d}.pt"))
+    # a success-gated suite keeps checkpoints "up to" the count: only its first chance must fall inside the run
+    last = args.save_after + (0 if suite.has_success else (args.num_checkpoints - 1) * args.save_every)
     if args.save_after < 1 or last > args.total_timesteps:
         raise SystemExit(
             f"{WHO}: --save-after {args.save_after}: the last of --num-checkpoints {args.num_checkpoints} "
             f"(every --save-every {args.save_every}) falls at step {last}, "
             f"expected 1 <= step <= --total-timesteps {args.total_timesteps}"
         )
+    return [get_task(args.suite, i, goals=args.goal_seeds if suite.has_success else ()) for i in ids]
 
 
 def main(args: Args) -> dict:
     # --- load and validate inputs (one-line errors, nothing trained yet) ---
-    validate(args)
+    all_tasks = validate(args)
+    suite = get_suite(args.suite)
     folder = os.path.join(args.out, args.suite)
     done = finished_tasks(folder, args)
     if args.check_only:
         print(f"{WHO}: arguments and {folder} checked; nothing trained (--check-only)")
         return {"files": [], "sps": 0.0, "update_sps": 0.0}
-    tasks = [get_task(args.suite, i) for i in args.task_ids if i not in done]
-    if done & set(args.task_ids):
-        print(f"{WHO}: skipping finished tasks {sorted(done & set(args.task_ids))} in {folder}")
+    tasks = [t for t in all_tasks if t.index not in done]
+    if len(tasks) < len(all_tasks):
+        print(f"{WHO}: skipping finished tasks {sorted(done & {t.index for t in all_tasks})} in {folder}")
     if not tasks:
         return {"files": [], "sps": 0.0, "update_sps": 0.0}
     num_tasks = len(tasks)
-    state_path = os.path.join(folder, f".resume_{'-'.join(str(t.index) for t in tasks)}.pt")
+    ids = "-".join(str(t.index) for t in tasks)
+    state_path = os.path.join(folder, f".resume_{ids}.pt")
+    report_path = os.path.join(folder, f"collect_{ids}.json")
+    check_output(WHO, "--out (report)", report_path)
+    episodes = len(args.goal_seeds) if suite.has_success else args.eval_episodes  # MetaWorld: one episode per goal
 
     # --- environments: one per task, stepped together; same-step autoreset keeps the final obs ---
     envs = gym.vector.SyncVectorEnv([partial(make_env, t) for t in tasks], autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
@@ -195,6 +231,7 @@ def main(args: Args) -> dict:
                     p.copy_(p[:1].expand_as(p))
     rb = ReplayBuffer(num_tasks, min(args.buffer_size, args.total_timesteps), obs_dim, act_dim, device)
     low, high = torch.tensor(action_low), torch.tensor(action_high)
+    scripted = [scripted_policy(t) for t in tasks] if args.scripted_steps else []
 
     update = torch.compile(sac_update) if args.compile else sac_update  # same function, traced and fused
 
@@ -202,13 +239,15 @@ def main(args: Args) -> dict:
     torch.manual_seed(args.seed)
     stateful = {**sac, "buffer": rb}
     state = resume_training_state(state_path, args, stateful, inputs={}, who=WHO)
-    start_step, ckpt_params, ckpt_steps, ckpt_returns = 0, [], [], []
+    # kept[k]: task k's checkpoints so far, each {"step", "params", "episode_returns"} (+ MetaWorld's success and
+    # behaviour pieces); steps_to_success[k]: step of the evaluation that first met --success-threshold (-1: not yet)
+    start_step, kept, steps_to_success = 0, [[] for _ in tasks], [-1] * num_tasks
     run_name = f"{args.suite}__sac_collect__{args.seed}__{int(time.time())}"
     if state is not None:
         with torch.no_grad():
             log_alpha.copy_(state["log_alpha"])
         start_step, run_name = state["step"], state["run_name"]
-        ckpt_params, ckpt_steps, ckpt_returns = state["ckpt_params"], state["ckpt_steps"], state["ckpt_returns"]
+        kept, steps_to_success = state["kept"], state["steps_to_success"]
 
     writers = [
         SummaryWriter(os.path.join(args.runs_dir, run_name, f"task_{t.index:02d}"), purge_step=start_step or None)
@@ -223,8 +262,11 @@ def main(args: Args) -> dict:
     update_time, update_steps, window_step = 0.0, 0, start_step
     for global_step in range(start_step, args.total_timesteps):
         step_start = time.time()
-        # --- ALGO: act (uniform random before learning starts), step, store ---
-        if global_step < args.learning_starts:
+        # --- ALGO: act (MetaWorld's scripted policy, then uniform random before learning starts), step, store ---
+        if global_step < args.scripted_steps:  # seeding: the experts stay SAC policies, trained on this data too
+            actions = torch.tensor(np.stack([p.get_action(o) for p, o in zip(scripted, obs)]), dtype=torch.float32)
+            actions = (actions + args.scripted_noise * torch.randn_like(actions)).clamp(low, high)
+        elif global_step < args.learning_starts:
             actions = low + (high - low) * torch.rand(num_tasks, act_dim)
         else:
             with torch.no_grad():
@@ -258,19 +300,28 @@ def main(args: Args) -> dict:
                             w.add_scalar(f"losses/{name}", losses[name][k].item(), global_step)
                     w.add_scalar("losses/alpha", alpha[k].item(), global_step)
 
-        # --- keep, evaluate and log a checkpoint ---
+        # --- evaluate, then keep and log a checkpoint of every task that still wants one ---
         step = global_step + 1
-        if (
-            step >= args.save_after
-            and (step - args.save_after) % args.save_every == 0
-            and len(ckpt_steps) < args.num_checkpoints
-        ):
-            returns = evaluate(actor, tasks, args.eval_episodes, args.eval_seed)  # (K, episodes)
-            ckpt_params.append(flatten_params(actor).cpu())
-            ckpt_steps.append(step)
-            ckpt_returns.append(torch.as_tensor(returns, dtype=torch.float32))
-            for k, w in enumerate(writers):
-                w.add_scalar("eval/checkpoint_return", returns[k].mean(), step)
+        wanting = [k for k in range(num_tasks) if len(kept[k]) < args.num_checkpoints]
+        if step >= args.save_after and (step - args.save_after) % args.save_every == 0 and wanting:
+            result = evaluate(actor, tasks, episodes, args.eval_seed, behavior=suite.has_success)
+            returns = result["returns"] if suite.has_success else result  # (K, episodes)
+            params = flatten_params(actor).cpu()
+            for k in wanting:
+                writers[k].add_scalar("eval/checkpoint_return", returns[k].mean(), step)
+                if suite.has_success:
+                    success = result["success"][k].mean()
+                    writers[k].add_scalar("eval/success", success, step)
+                    if steps_to_success[k] < 0 and success < args.success_threshold:
+                        continue  # MetaWorld: checkpoints are kept once the task first succeeds (paper VI-B)
+                    if steps_to_success[k] < 0:
+                        steps_to_success[k] = step
+                        print(f"{WHO}: {tasks[k].name} reached success {success:.2f} at step {step}", flush=True)
+                ckpt = {"step": step, "params": params[k].clone(), "episode_returns": torch.tensor(returns[k]).float()}
+                if suite.has_success:
+                    for name in ("success", "first_success", "trajectory", "success_states"):
+                        ckpt[name] = torch.as_tensor(result[name][k])
+                kept[k].append(ckpt)
 
         # --- plumbing: resume state, progress ---
         if step % args.state_every == 0 and step < args.total_timesteps:
@@ -283,9 +334,8 @@ def main(args: Args) -> dict:
                 WHO,
                 log_alpha=log_alpha.detach().clone(),
                 run_name=run_name,
-                ckpt_params=ckpt_params,
-                ckpt_steps=ckpt_steps,
-                ckpt_returns=ckpt_returns,
+                kept=kept,
+                steps_to_success=steps_to_success,
             )
         if step % args.log_every == 0 or step == args.total_timesteps:
             now = time.time()
@@ -296,40 +346,52 @@ def main(args: Args) -> dict:
                 if step > args.learning_starts
                 else "warm-up (random actions)"
             )
-            last = f" | last checkpoint return {ckpt_returns[-1].mean(1).mean():.1f}" if ckpt_returns else ""
+            full = sum(len(c) == args.num_checkpoints for c in kept)
+            last = [c[-1]["episode_returns"].mean().item() for c in kept if c]
+            last = f" | checkpoints {sum(map(len, kept))}, mean last return {np.mean(last):.1f}" if last else ""
+            if suite.has_success:
+                last += f" | {sum(s >= 0 for s in steps_to_success)}/{num_tasks} tasks succeeded"
             print(f"step {step}/{args.total_timesteps} | {sps:.0f} steps/s x {num_tasks} tasks | {eta}{last}", flush=True)
             for w in writers:
                 w.add_scalar("charts/SPS", sps, step)
             window_time, window_step = now, step
+            if full == num_tasks:  # every task has its checkpoints (a success-gated suite can get there early)
+                break
 
-    # --- save: one self-describing file per task, atomically; then drop the resume state ---
-    params = torch.stack(ckpt_params, dim=1)  # (K, N, P)
-    returns = torch.stack(ckpt_returns, dim=1)  # (K, N, episodes)
+    # --- save: one self-describing file per task that kept checkpoints, atomically; a report; drop the resume state ---
     layout = actor_layout(actor)
-    files = []
+    origin = {"stage": WHO, "seed": args.seed, "init_seed": args.init_seed, "shared_init": args.shared_init}
+    files, report = [], {"suite": args.suite, "steps": step, "wall_s": None, "tasks": {}}
     for k, task in enumerate(tasks):
+        ckpts = kept[k]
+        best = [c["episode_returns"].mean().item() for c in ckpts]
+        report["tasks"][task.name] = {"index": task.index, "steps_to_success": steps_to_success[k], "checkpoints": len(ckpts)}
+        if not ckpts:  # reported, not hidden: a MetaWorld task that never reached --success-threshold in the budget
+            print(f"{WHO}: {task.name}: no checkpoint kept in {step} steps (never reached success {args.success_threshold})")
+            continue
+        extra = {"steps": torch.tensor([c["step"] for c in ckpts])}
+        if suite.has_success:
+            extra.update({name: torch.stack([c[name] for c in ckpts]) for name in ("success", "first_success")})
+            extra.update({name: torch.stack([c[name] for c in ckpts]) for name in ("trajectory", "success_states")})
+            extra["steps_to_success"] = steps_to_success[k]
+            report["tasks"][task.name]["success_last"] = ckpts[-1]["success"].tolist()
         path = os.path.join(folder, f"task_{task.index:02d}.pt")
-        origin = {"stage": WHO, "seed": args.seed, "init_seed": args.init_seed, "shared_init": args.shared_init}
+        episode_returns = torch.stack([c["episode_returns"] for c in ckpts])
+        params = torch.stack([c["params"] for c in ckpts])
         save_atomic(
-            policy_file(
-                task, actor_args, layout, params[k], returns[k], args.eval_seed, origin, args, steps=torch.tensor(ckpt_steps)
-            ),
-            path,
-            WHO,
+            policy_file(task, actor_args, layout, params, episode_returns, args.eval_seed, origin, args, **extra), path, WHO
         )
         files.append(path)
-        best = returns[k].mean(1)
-        print(f"{WHO}: {path}: {len(ckpt_steps)} checkpoints, best return {best.max():.1f}, last {best[-1]:.1f}")
+        print(f"{WHO}: {path}: {len(ckpts)} checkpoints, best return {max(best):.1f}, last {best[-1]:.1f}")
+    elapsed = time.time() - start_time
+    report.update(wall_s=elapsed, sps=(step - start_step) / elapsed, update_sps=update_steps / max(update_time, 1e-9))
+    write_json_atomic(report_path, report, WHO)
     if os.path.exists(state_path):
         os.remove(state_path)
     envs.close()
     for w in writers:
         w.close()
-    return {
-        "files": files,
-        "sps": (args.total_timesteps - start_step) / (time.time() - start_time),
-        "update_sps": update_steps / max(update_time, 1e-9),
-    }
+    return {"files": files, "sps": report["sps"], "update_sps": report["update_sps"], "report": report}
 
 
 if __name__ == "__main__":

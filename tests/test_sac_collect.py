@@ -189,8 +189,10 @@ def test_collect_kill_resume_and_artifact(tmp_path):
         assert data["task"] == {
             "suite": "cheetah-vel",
             "index": index,
+            "name": f"cheetah-vel-{index}",
             "params": [0.075 * (index + 1)],
             "param_names": ["velocity"],
+            "goals": [],
         }
         assert (
             data["params"].shape == (7, 17 * 32 + 32 + 32 * 32 + 32 + 2 * (32 * 6 + 6))
@@ -304,7 +306,8 @@ def test_fan_out_over_jobs_gathers_one_collection(tmp_path, run):
         ("--task-ids 1 --tasks-per-job 0 --cluster local -- --out data", "--tasks-per-job 0: expected an integer >= 1"),
     ]:  # fmt: skip
         one_line_error(run("launch_collect.py", *argv.split(), cwd=tmp_path, check=False), "launch_collect: ", message)
-    assert sorted(os.listdir(tmp_path / "data" / "cheetah-vel")) == ["task_00.pt", "task_05.pt", "task_09.pt"]
+    written = sorted(os.listdir(tmp_path / "data" / "cheetah-vel"))  # one report per job, nothing half-written
+    assert written == ["collect_0-5.json", "collect_9.json", "task_00.pt", "task_05.pt", "task_09.pt"]
 
 
 def test_compiled_update_trains_like_the_plain_one(tmp_path):
