@@ -16,6 +16,7 @@ from torch.utils.tensorboard import SummaryWriter
 from common import (
     Actor,
     ParamAutoencoder,
+    Task,
     check_args,
     check_output,
     collection_files,
@@ -169,19 +170,17 @@ def main(args: Args) -> dict:
         decoded = model.denormalize(model(model.normalize(best.to(device)))).cpu()
     model.cpu()  # artifacts hold CPU tensors
     latents, recon_mse = latents.cpu(), recon_mse.cpu()
-    tasks = [get_task(suite_name, i) for i in task_ids]
+    tasks = [Task.from_dict(collection[i]["task"]) for i in task_ids]  # MetaWorld: with the goals it was collected on
     actor_args = first["actor_args"]
     eval_seed = first["eval_seed"]
-    original = evaluate(
-        load_flat_params(Actor(**actor_args, num_tasks=len(tasks)), best), tasks, args.eval_episodes, eval_seed
-    )
-    recon = evaluate(
-        load_flat_params(Actor(**actor_args, num_tasks=len(tasks)), decoded), tasks, args.eval_episodes, eval_seed
-    )
+    episodes = len(tasks[0].goals) or args.eval_episodes  # MetaWorld: one episode per goal
+    original = evaluate(load_flat_params(Actor(**actor_args, num_tasks=len(tasks)), best), tasks, episodes, eval_seed)
+    recon = evaluate(load_flat_params(Actor(**actor_args, num_tasks=len(tasks)), decoded), tasks, episodes, eval_seed)
     print(f"\nreconstruction MSE (normalized, all {len(x)} checkpoints): {recon_mse.mean():.2e}")
     print("| task | condition | best checkpoint return | decoded return |\n|---|---|---|---|")
     for k, t in enumerate(tasks):
-        print(f"| {t.index} | {t.params[0]:.3f} | {original[k].mean():.1f} | {recon[k].mean():.1f} |")
+        condition = f"{t.params[0]:.3f}" if t.params else t.name
+        print(f"| {t.index} | {condition} | {original[k].mean():.1f} | {recon[k].mean():.1f} |")
     print(f"| mean | | {original.mean():.1f} | {recon.mean():.1f} |")
     writer.add_scalar("eval/original_return", original.mean(), args.steps)
     writer.add_scalar("eval/decoded_return", recon.mean(), args.steps)

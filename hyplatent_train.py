@@ -3,11 +3,14 @@
 # The generator maps (noise, MDP parameters) to a latent policy; the decoder of stage 2, trained on
 # with the generator through the parameter-space reconstruction of eq. (2), turns it into an actor.
 # Reads: the autoencoder of ae_train.py, the collection folder (paired experts, baselines).
-# Writes: one .pt from which a policy for any task parameter can be generated; the zero-shot table as
-# <out>_zeroshot.json; the generated policies of each test task as policy files
-# <out>_generated/task_XX.pt (common.policy_file: the format finetune_tdreg.py starts from).
+# MetaWorld (paper V, VII-C): conditioned on the behaviour embedding tau_e of behavior_embed.py instead
+# (--condition behavior), trained on the seen tasks' training checkpoints, judged by the MTRL table.
+# Writes: one .pt from which a policy for any task parameter (or tau_e) can be generated; the zero-shot
+# table as <out>_zeroshot.json (MetaWorld: the MTRL table, <out>_mtrl.json); the generated policies of
+# each evaluated task as policy files <out>_generated/task_XX.pt (the format finetune_tdreg.py starts from).
 #   python hyplatent_train.py --ae artifacts/ae.pt --out artifacts/hyplatent.pt
 #   python hyplatent_train.py --out artifacts/hyplatent.pt --eval-only      # table of a saved checkpoint
+#   python hyplatent_train.py --ae artifacts/ae_mw.pt --condition behavior --embedding artifacts/embed.pt
 import math
 import os
 import time
@@ -63,10 +66,12 @@ class Args:
     """collection folder of the paired experts and baselines (empty: the one the autoencoder was trained on)"""
     train_task_ids: tuple[int, ...] = ()
     """subset of the autoencoder's training tasks to train on (empty: all); the paper's ablations"""
-    condition: Literal["raw", "cossin"] = "raw"
-    """condition encoding: raw MDP parameters (paper), or (cos, sin) of an Ant-Dir direction"""
-    noise_dim: int = 4
-    """noise dimension (paper: 4 for MuJoCo, 128 for MetaWorld)"""
+    condition: Literal["raw", "cossin", "behavior"] = "raw"
+    """condition: raw MDP parameters (paper), (cos, sin) of an Ant-Dir direction, or MetaWorld's tau_e (--embedding)"""
+    embedding: str = ""
+    """behaviour embedding of behavior_embed.py (--condition behavior): tau_e of every checkpoint and the split"""
+    noise_dim: int | None = None
+    """noise dimension (default: the paper's, 4 for MuJoCo, 128 with --condition behavior)"""
     generator_widths: tuple[int, ...] = (2048, 1024, 512, 256)
     """widths of the generator's U-Net, outermost first (AMT-Hyp's recipe); it mirrors them back up"""
     iterations: int = 2000
@@ -96,7 +101,7 @@ class Args:
     params: tuple[str, ...] = ()
     """evaluate at these MDP parameter values instead of tasks, e.g. 1.3 2.7 (velocities) or directions in radians"""
     eval_samples: int = 5
-    """generated policies (noise samples) per test task"""
+    """generated policies (noise samples) per test task; MTRL (metaworld): per task, each on a held-out tau_e (paper: 100)"""
     eval_episodes: int = 5
     """deterministic episodes per policy, reset seeds eval_seed + e (paper: 5 seeds)"""
     ci: float = 0.95
@@ -168,10 +173,14 @@ class Discriminator(nn.Module):
 
 
 def encode_condition(task_params: torch.Tensor, mode: str) -> torch.Tensor:
-    """(B, 1) MDP parameters -> the generator's condition: raw, or (cos, sin) of a direction."""
+    """(B, 1) MDP parameters -> the generator's condition: raw, or (cos, sin) of a direction; tau_e passes as it is."""
     if mode == "cossin":
         return torch.cat([torch.cos(task_params), torch.sin(task_params)], dim=-1)
     return task_params
+
+
+def noise_dim(args: Args) -> int:
+    return args.noise_dim if args.noise_dim is not None else (128 if args.condition == "behavior" else 4)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -184,10 +193,11 @@ def target_name(task: Task) -> str:
     return "_".join(f"{n}={v:g}" for n, v in zip(get_suite(task.suite).param_names, task.params))
 
 
-def outputs_of(args: Args, targets: list) -> dict:
+def outputs_of(args: Args, targets: list, condition: str) -> dict:
     """Every file this run writes, by what it is."""
     stem = os.path.splitext(args.out)[0]
     table = f"{stem}_zeroshot_params.json" if args.params else f"{stem}_zeroshot.json"  # a sweep keeps Table I's file
+    table = f"{stem}_mtrl.json" if condition == "behavior" else table
     files = {"checkpoint": args.out, "state": f"{args.out}.state.pt", "table": table}
     for task in targets:
         name = f"task_{task.index:02d}" if task.index is not None else target_name(task).replace("=", "_")
@@ -200,14 +210,26 @@ def data_folder(args: Args, source: dict) -> str:
     return args.data or source["data"]
 
 
-def validate(args: Args) -> tuple[dict, dict, list, list]:
+def load_embedding(path: str, collection: dict, data: str) -> dict:
+    """The behaviour embedding, checked against the collection it must describe checkpoint by checkpoint."""
+    embedding = load_artifact(path, "behavior_embedding", ("tau_e", "train", "holdout", "seen_ids", "params_digest"), who=WHO)
+    check_finite(WHO, path, embedding["tau_e"], "tau_e")
+    if params_digest([collection[i]["params"] for i in sorted(collection)]) != embedding["params_digest"]:
+        raise SystemExit(f"{WHO}: --embedding {path}: its checkpoints do not match the collection --data {data}")
+    return embedding
+
+
+def validate(args: Args) -> tuple[dict, dict, list, list, dict | None]:
     """One-line errors for bad arguments, inputs and outputs, before any training.
 
     Returns the source (the autoencoder, or with --eval-only the checkpoint at --out), the checked
-    collection, the training task ids and the evaluation targets (held-out tasks, or tasks at --params).
+    collection, the training task ids, the evaluation targets (held-out tasks, or tasks at --params; MetaWorld:
+    the seen tasks, then the unseen ones) and the behaviour embedding (None unless --condition behavior).
     """
-    counts = ("iterations", "g_steps", "noise_dim", "eval_samples", "eval_episodes", "log_every", "state_every")
+    counts = ("iterations", "g_steps", "eval_samples", "eval_episodes", "log_every", "state_every")
     at_least = {**dict.fromkeys(counts, 1), "batch_size": 2}  # BatchNorm needs two samples
+    if args.noise_dim is not None and args.noise_dim < 1:
+        raise SystemExit(f"{WHO}: --noise-dim {args.noise_dim}: expected an integer >= 1")
     check_args(WHO, args, at_least, positive=("lr", "real_label"), non_negative=("lambda_recon", "lambda_reg"))
     if not 0 < args.ci < 1:
         raise SystemExit(f"{WHO}: --ci {args.ci}: expected a coverage in (0, 1), e.g. 0.95")
@@ -239,51 +261,91 @@ def validate(args: Args) -> tuple[dict, dict, list, list]:
         )
         if args.condition == "cossin" and source["suite"] != "ant-dir":
             raise SystemExit(f"{WHO}: --condition cossin: only for directions (ant-dir), not {source['suite']}")
+        if args.condition == "behavior" and source["suite"] != "metaworld":
+            raise SystemExit(f"{WHO}: --condition behavior: only for metaworld (tau_e of a trajectory), not {source['suite']}")
+        if args.condition != "behavior" and source["suite"] == "metaworld":
+            raise SystemExit(
+                f"{WHO}: --condition {args.condition}: metaworld tasks have no MDP parameters; "
+                "use --condition behavior --embedding FILE"
+            )
+        if args.condition == "behavior" and not args.embedding:
+            raise SystemExit(f"{WHO}: --embedding: --condition behavior needs the embedding file of behavior_embed.py")
+        if args.embedding and args.condition != "behavior":
+            raise SystemExit(f"{WHO}: --embedding {args.embedding}: only read with --condition behavior")
         for i in args.train_task_ids:
             if i not in source["train_task_ids"]:
                 raise SystemExit(
                     f"{WHO}: --train-task-ids {i}: not among the autoencoder's training tasks {source['train_task_ids']}"
                 )
     train_ids = source["train_task_ids"] if args.eval_only else list(args.train_task_ids) or source["train_task_ids"]
+    condition = source["condition"] if args.eval_only else args.condition
     if args.params and args.test_task_ids:
         raise SystemExit(f"{WHO}: --params and --test-task-ids: give one of them")
+    if args.params and condition == "behavior":
+        raise SystemExit(f"{WHO}: --params: a behaviour-conditioned generator takes tau_e, not MDP parameters")
     targets = []
     for value in args.params:
         try:
             targets.append(task_at(source["suite"], (float(value),)))
         except ValueError:
             raise SystemExit(f"{WHO}: --params {value!r}: expected a number")
-    for i in [] if args.params else list(args.test_task_ids) or list(get_suite(source["suite"]).test_ids):
-        targets.append(get_task(source["suite"], i, "--test-task-ids"))
-        if i in train_ids:
-            raise SystemExit(f"{WHO}: --test-task-ids {i}: is a training task; zero-shot needs held-out tasks")
-
     data = data_folder(args, source)
     collection = load_collection(
         data, WHO, "--data" if args.data else f"--data (from {args.out if args.eval_only else args.ae})"
     )
+    test_ids = list(args.test_task_ids) or list(get_suite(source["suite"]).test_ids)
+    if condition == "behavior":  # MTRL: the seen tasks, then the unseen ones that were collected (their experts' tau_e)
+        test_ids = [i for i in test_ids if i in collection or args.test_task_ids]
+        for i in train_ids + test_ids:
+            if i not in collection:
+                raise SystemExit(
+                    f"{WHO}: --test-task-ids {i}: not collected in {data}, so it has no trajectory to condition on"
+                )
+    for i in train_ids if condition == "behavior" else []:
+        targets.append(Task.from_dict(collection[i]["task"]))
+    for i in [] if args.params else test_ids:
+        targets.append(get_task(source["suite"], i, "--test-task-ids"))
+        if i in train_ids:
+            raise SystemExit(f"{WHO}: --test-task-ids {i}: is a training task; zero-shot needs held-out tasks")
+        if i in collection:  # the goals it was collected on (MetaWorld)
+            targets[-1] = Task.from_dict(collection[i]["task"])
     ae_ids = source["decoder_train_task_ids"] if args.eval_only else source["train_task_ids"]
     if (
         any(i not in collection for i in ae_ids)
         or params_digest([collection[i]["params"] for i in ae_ids]) != source["params_digest"]
     ):
         raise SystemExit(f"{WHO}: --data {data}: its checkpoints differ from those the autoencoder was trained on")
-    inputs = [args.out if args.eval_only else args.ae, *collection_files(data)]
-    for name, path in outputs_of(args, targets).items():
+    embedding, embedding_path = None, args.embedding or source.get("embedding", "")
+    if condition == "behavior":
+        embedding = load_embedding(embedding_path, collection, data)
+        for i in train_ids:
+            if i not in embedding["seen_ids"]:
+                raise SystemExit(f"{WHO}: --train-task-ids {i}: the embedding {embedding_path} was not trained on it")
+    inputs = [args.out if args.eval_only else args.ae, *collection_files(data), *([embedding_path] if embedding else [])]
+    for name, path in outputs_of(args, targets, condition).items():
         if not (args.eval_only and name in ("checkpoint", "state")):
             check_output(WHO, f"--out ({name})", path, inputs)
-    return source, collection, train_ids, targets
+    return source, collection, train_ids, targets, embedding
 
 
 # ----------------------------------------------------------------------------------------------
 # Algorithm 1: the discriminator and its auxiliary head, then the generator (and decoder), per iteration
 # ----------------------------------------------------------------------------------------------
-def train(args: Args, ae: dict, collection: dict, train_ids: list) -> dict:
-    """Algorithm 1 on the autoencoder's latents of `train_ids`; writes the checkpoint to --out and returns it."""
+def train(args: Args, ae: dict, collection: dict, train_ids: list, embedding: dict | None) -> dict:
+    """Algorithm 1 on the autoencoder's latents of `train_ids`; writes the checkpoint to --out and returns it.
+    With a behaviour embedding, each latent is paired with its checkpoint's tau_e, and the checkpoints the
+    embedding held out stay out (they condition the MTRL evaluation)."""
     suite = ae["suite"]
     rows = torch.isin(ae["task_index"], torch.tensor(train_ids))
+    # checkpoint index of each autoencoder row within its task's file (rows are tasks in order, then checkpoints)
+    ckpt_of_row = torch.cat([torch.arange(len(collection[i]["params"])) for i in ae["train_task_ids"]])
+    if embedding is not None:
+        held = [(i, j) for i in train_ids for j in embedding["holdout"][i]]
+        rows &= ~torch.tensor([(int(i), int(j)) in held for i, j in zip(ae["task_index"], ckpt_of_row)])
+        cond_all = torch.stack([embedding["tau_e"][int(i)][j] for i, j in zip(ae["task_index"][rows], ckpt_of_row[rows])])
+    else:
+        cond_all = encode_condition(ae["task_params"][rows].float(), args.condition)  # (M, cond_dim)
     z_real_all = ae["latents"][rows].flatten(1)  # (M, 2 * latent_dim)
-    cond_all = encode_condition(ae["task_params"][rows].float(), args.condition)  # (M, cond_dim)
     torch.manual_seed(args.seed)
 
     decoder = ParamAutoencoder(**ae["model_args"])
@@ -291,8 +353,9 @@ def train(args: Args, ae: dict, collection: dict, train_ids: list) -> dict:
     decoder.eval()  # no noise augmentation; its weights still train with the generator (eq. 2)
     # the paired experts' parameters, in the autoencoder's row order (its tasks, each task's checkpoints)
     x_all = decoder.normalize(torch.cat([collection[i]["params"] for i in ae["train_task_ids"]])[rows])
+    noise = noise_dim(args)
     generator_args = {
-        "in_dim": args.noise_dim + cond_all.shape[1],
+        "in_dim": noise + cond_all.shape[1],
         "out_dim": z_real_all.shape[1],
         "widths": list(args.generator_widths),
     }
@@ -315,7 +378,8 @@ def train(args: Args, ae: dict, collection: dict, train_ids: list) -> dict:
     }
     state_path = f"{args.out}.state.pt"
     data = data_folder(args, ae)
-    inputs = fingerprint([args.ae, *(os.path.join(data, f"task_{i:02d}.pt") for i in ae["train_task_ids"])])
+    inputs = fingerprint([args.ae, *(os.path.join(data, f"task_{i:02d}.pt") for i in ae["train_task_ids"])]
+                         + ([args.embedding] if embedding else []))  # fmt: skip
     state = resume_training_state(state_path, args, stateful, inputs, WHO)
     start_it, run_name = (
         (state["step"], state["run_name"]) if state else (0, f"{suite}__hyplatent__{args.seed}__{int(time.time())}")
@@ -332,7 +396,7 @@ def train(args: Args, ae: dict, collection: dict, train_ids: list) -> dict:
         z_real, cond = z_real_all[idx], cond_all[idx]
         # --- ALGO: discriminator and aux head, eq. (3) + eq. (4) on real and generated latents ---
         with torch.no_grad():
-            z_fake = generator(torch.cat([torch.randn(args.batch_size, args.noise_dim, device=device), cond], -1))
+            z_fake = generator(torch.cat([torch.randn(args.batch_size, noise, device=device), cond], -1))
         logit_real, cond_real = discriminator(z_real)
         logit_fake, cond_fake = discriminator(z_fake)
         d_adv = F.binary_cross_entropy_with_logits(
@@ -345,7 +409,7 @@ def train(args: Args, ae: dict, collection: dict, train_ids: list) -> dict:
 
         # --- ALGO: generator (and decoder), eq. (2) + eq. (4), --g-steps times ---
         for _ in range(args.g_steps):
-            z_fake = generator(torch.cat([torch.randn(args.batch_size, args.noise_dim, device=device), cond], -1))
+            z_fake = generator(torch.cat([torch.randn(args.batch_size, noise, device=device), cond], -1))
             logit_fake, cond_fake = discriminator(z_fake)
             # non-saturating form of eq. (2)'s log(1 - F(Z_hat)): same fixed point, usable gradients early on
             g_adv = F.binary_cross_entropy_with_logits(logit_fake, torch.ones_like(logit_fake))
@@ -379,7 +443,8 @@ def train(args: Args, ae: dict, collection: dict, train_ids: list) -> dict:
         "version": 1,
         "suite": suite,
         "condition": args.condition,
-        "noise_dim": args.noise_dim,
+        "noise_dim": noise,
+        "embedding": os.path.abspath(args.embedding) if embedding else "",
         "train_task_ids": train_ids,
         "generator_args": generator_args,
         "generator": generator.state_dict(),
@@ -415,11 +480,13 @@ def build_models(ckpt: dict):
 
 
 @torch.no_grad()
-def generate(ckpt: dict, task_params: tuple, num: int, seed: int = 0) -> torch.Tensor:
-    """(num, P) flat actor parameters generated for one task from a HypLatent checkpoint."""
+def generate(ckpt: dict, condition: torch.Tensor, seed: int = 0) -> torch.Tensor:
+    """(num, P) flat actor parameters generated from a HypLatent checkpoint, one per row of `condition`
+    (num, d): a task's MDP parameters, or a tau_e (MetaWorld)."""
     generator, decoder = build_models(ckpt)
     gen = torch.Generator().manual_seed(seed)
-    condition = encode_condition(torch.tensor([list(task_params)] * num, dtype=torch.float32), ckpt["condition"])
+    num = len(condition)
+    condition = encode_condition(torch.as_tensor(condition, dtype=torch.float32), ckpt["condition"])
     z = generator(torch.cat([torch.randn(num, ckpt["noise_dim"], generator=gen), condition], dim=-1))
     return decoder.denormalize(decoder.decode(z.view(num, 2, -1)))
 
@@ -470,7 +537,7 @@ def zero_shot_table(ckpt: dict, collection: dict, targets: list, args: Args) -> 
         # a task's noise seed follows its id; a parameter value's follows the value, so a sweep is repeatable point by point
         noise_seed = args.seed + (task.index if task.index is not None else 100_000 + round(g * 10_000))
         candidates = {
-            "generated": generate(ckpt, task.params, args.eval_samples, seed=noise_seed),
+            "generated": generate(ckpt, torch.tensor([list(task.params)] * args.eval_samples), seed=noise_seed),
             "nearest expert": best[near[0]][None],
             "interpolated experts": (w0 * best[near[0]] + (1 - w0) * best[near[1]])[None],
             "random actor": flatten_params(random_actor)[None],
@@ -526,16 +593,129 @@ def zero_shot_table(ckpt: dict, collection: dict, targets: list, args: Args) -> 
     return result, generated
 
 
+# ----------------------------------------------------------------------------------------------
+# MTRL evaluation on MetaWorld (paper VII-C, Tables II-III): success of policies generated from held-out tau_e
+# ----------------------------------------------------------------------------------------------
+def success_stats(success: np.ndarray) -> dict:
+    """avg / top-5 / top-10 of policies' success rates (each already averaged over its goals). Policies are ranked by
+    their own success over all goals; Make-An-Agent sorts each goal's list separately before averaging over goals,
+    so its top-k can mix policies and is never lower than this one."""
+    ranked = np.sort(success)[::-1]
+    return {"avg": float(success.mean()), "top-5": float(ranked[:5].mean()), "top-10": float(ranked[:10].mean())}
+
+
+def mtrl_table(ckpt: dict, collection: dict, embedding: dict, targets: list, args: Args) -> tuple[dict, dict]:
+    """For every seen task (conditioned on tau_e of its held-out checkpoints) and unseen task (tau_e of its experts),
+    --eval-samples generated policies, each one deterministic episode per goal. Baselines on the same goals: the
+    training checkpoint nearest in tau_e (retrieval), a random actor, and the conditioning checkpoints themselves."""
+    seen = ckpt["train_task_ids"]
+    pool_task = [i for i in seen for _ in embedding["train"][i]]  # retrieval searches the seen tasks' training checkpoints
+    pool_ckpt = [j for i in seen for j in embedding["train"][i]]
+    pool_tau = torch.stack([embedding["tau_e"][i][j] for i, j in zip(pool_task, pool_ckpt)])
+    torch.manual_seed(args.seed)
+    random_actor = Actor(**ckpt["actor_args"])
+    rows = ["generated", "retrieval", "random actor", "conditioning experts"]
+    per_task, generated, runs = {}, {}, {name: [] for name in rows}
+    for task in targets:
+        i, key = task.index, target_name(task)
+        source = embedding["holdout"][i] if i in seen else list(range(len(collection[i]["params"])))
+        cond_ckpt = [source[n % len(source)] for n in range(args.eval_samples)]  # cycle the conditioning checkpoints
+        condition = embedding["tau_e"][i][cond_ckpt]  # (samples, 2 * embed_dim)
+        noise_seed = args.seed + i
+        nearest = torch.cdist(condition, pool_tau).argmin(1)
+        retrieved = sorted(set(nearest.tolist()))  # deterministic policies on fixed goals: run each distinct one once
+        candidates = {
+            "generated": generate(ckpt, condition, seed=noise_seed),
+            "retrieval": torch.stack([collection[pool_task[n]]["params"][pool_ckpt[n]] for n in retrieved]),
+            "random actor": flatten_params(random_actor)[None],
+        }
+        flat = torch.cat(list(candidates.values()))
+        actor = load_flat_params(Actor(**ckpt["actor_args"], num_tasks=len(flat)), flat)
+        result = evaluate(actor, [task] * len(flat), len(task.goals), ckpt["eval_seed"], behavior=True)
+        success = result["success"].mean(1)  # (policies,), each policy's success over the goals
+        offset, per_task[key] = 0, {"name": task.name, "seen": i in seen, "conditioning checkpoints": sorted(set(cond_ckpt))}
+        for name, c in candidates.items():
+            block = success[offset : offset + len(c)]
+            if name == "retrieval":  # back to one entry per conditioning tau_e
+                block = block[[retrieved.index(n) for n in nearest.tolist()]]
+                per_task[key]["retrieved tasks"] = sorted({pool_task[n] for n in nearest.tolist()})
+            if name == "generated":
+                origin = {"stage": WHO, "hyplatent": os.path.abspath(args.out), "noise_seed": noise_seed,
+                          "conditioning_checkpoints": cond_ckpt}  # fmt: skip
+                episodes = result["returns"][offset : offset + len(c)]
+                success_per_goal = torch.as_tensor(result["success"][offset : offset + len(c)])
+                generated[key] = policy_file(
+                    task,
+                    ckpt["actor_args"],
+                    ckpt["layout"],
+                    c,
+                    episodes,
+                    ckpt["eval_seed"],
+                    origin,
+                    args,
+                    success=success_per_goal,
+                )
+            per_task[key][name] = success_stats(block)
+            per_task[key][f"{name} ci"] = interval(block.reshape(-1, 1), args)
+            runs[name].append(block)
+            offset += len(c)
+        own = collection[i]["success"][cond_ckpt].mean(1).numpy()  # their success, recorded when they were collected
+        per_task[key]["conditioning experts"], per_task[key]["conditioning experts ci"] = (
+            success_stats(own),
+            [float(own.mean())] * 2,
+        )
+        runs["conditioning experts"].append(own)
+
+    def pct(x: float) -> str:
+        return f"{100 * x:.1f}"
+
+    groups = {"seen": [t for t in targets if t.index in seen], "unseen": [t for t in targets if t.index not in seen]}
+    overall, lines = {}, []
+    header = "| task | " + " | ".join(f"{n} avg / top-5 / top-10" for n in rows) + " |"
+    for group, tasks in groups.items():
+        if not tasks:
+            continue
+        keys = [target_name(t) for t in tasks]
+        overall[group] = {}
+        for name in rows:
+            scores = np.stack([runs[name][targets.index(t)] for t in tasks], axis=1)  # (runs, tasks)
+            stats = {s: float(np.mean([per_task[k][name][s] for k in keys])) for s in ("avg", "top-5", "top-10")}
+            ci = interval(scores, args)
+            overall[group][name] = {**stats, "avg ci": ci}
+        lines += [f"**{group} tasks** (success %, {args.eval_samples} policies per task, one episode per goal)", "",
+                  header, "|---" * (len(rows) + 1) + "|"]  # fmt: skip
+        for t, k in zip(tasks, keys):
+            cells = [" / ".join(pct(per_task[k][n][s]) for s in ("avg", "top-5", "top-10")) for n in rows]
+            lines.append(f"| {t.index} {t.name} | " + " | ".join(cells) + " |")
+        cells = []
+        for n in rows:
+            o = overall[group][n]
+            cells.append(
+                f"**{pct(o['avg'])}** [{pct(o['avg ci'][0])}, {pct(o['avg ci'][1])}] / {pct(o['top-5'])} / {pct(o['top-10'])}"
+            )
+        lines += ["| **mean** | " + " | ".join(cells) + " |", ""]
+    table = "\n".join(lines)
+    print(f"\nMTRL success (%), metaworld, generator trained on {len(seen)} seen tasks; avg [{args.ci:.0%} bootstrap "
+          f"interval] / top-5 / top-10 (ranked by each policy's own success over both goals):\n{table}")  # fmt: skip
+    result = {"suite": "metaworld", "train_task_ids": seen, "targets": [target_name(t) for t in targets],
+              "per_task": per_task, "overall": overall, "markdown": table, "eval_samples": args.eval_samples, "ci": args.ci,
+              "ranking": "each policy by its own success over all goals (Make-An-Agent sorts each goal's list)"}  # fmt: skip
+    return result, generated
+
+
 def main(args: Args) -> dict:
     # --- load and validate inputs and outputs (one-line errors, nothing trained yet) ---
-    source, collection, train_ids, targets = validate(args)
+    source, collection, train_ids, targets, embedding = validate(args)
 
     # --- ALGO: train (Algorithm 1), then save atomically ---
-    ckpt = source if args.eval_only else train(args, source, collection, train_ids)
+    ckpt = source if args.eval_only else train(args, source, collection, train_ids, embedding)
 
-    # --- zero-shot evaluation on held-out tasks (Table I); the generated policies as policy files ---
-    result, generated = zero_shot_table(ckpt, collection, targets, args)
-    outputs = outputs_of(args, targets)
+    # --- zero-shot evaluation on held-out tasks (Table I; MetaWorld: the MTRL table); generated policies as policy files ---
+    if embedding is not None:
+        result, generated = mtrl_table(ckpt, collection, embedding, targets, args)
+    else:
+        result, generated = zero_shot_table(ckpt, collection, targets, args)
+    outputs = outputs_of(args, targets, ckpt["condition"])
     write_json_atomic(outputs["table"], result, WHO)
     for key, policies in generated.items():
         save_atomic(policies, outputs[f"policies {key}"], WHO)

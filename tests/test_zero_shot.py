@@ -166,9 +166,9 @@ def test_autoencoder_artifact(chain):
 def test_hyplatent_artifact_generates_policies(chain):
     tmp, _, _ = chain
     ckpt = load_artifact(str(tmp / "artifacts" / "hl.pt"), "hyplatent")
-    flat = generate(ckpt, (0.6,), num=3, seed=0)
+    flat = generate(ckpt, torch.tensor([[0.6]] * 3), seed=0)
     assert flat.shape == (3, 17 * 32 + 32 + 32 * 32 + 32 + 2 * (32 * 6 + 6)) and torch.isfinite(flat).all()
-    assert torch.equal(flat, generate(ckpt, (0.6,), num=3, seed=0))
+    assert torch.equal(flat, generate(ckpt, torch.tensor([[0.6]] * 3), seed=0))
     assert not torch.allclose(flat[0], flat[1]), "noise does not change the generated policy"
 
 
@@ -196,7 +196,7 @@ def test_zero_shot_table_generated_policy_files_and_eval_only_agree(chain, tmp_p
     for test_id in (2, 7):  # the generated policies, in the one policy format, with their zero-shot returns
         policies = load_policies(str(tmp / "artifacts" / "hl_generated" / f"task_{test_id:02d}.pt"), "test")
         ckpt = load_artifact(str(tmp / "artifacts" / "hl.pt"), "hyplatent")
-        assert torch.equal(policies["params"], generate(ckpt, policies["task"]["params"], 2, seed=test_id))
+        assert torch.equal(policies["params"], generate(ckpt, torch.tensor([policies["task"]["params"]] * 2), seed=test_id))
         assert policies["returns"].tolist() == pytest.approx(result["per_task"][str(test_id)]["generated per sample"])
         assert policies["origin"]["stage"] == "hyplatent_train" and policies["origin"]["noise_seed"] == test_id
     monkeypatch.chdir(tmp_path)  # another working folder: the collection is found from the checkpoint's absolute path
@@ -218,7 +218,7 @@ def test_any_parameter_value_is_evaluated_and_written_as_policy_files(chain, tmp
     assert policies["task"]["index"] is None and policies["task"]["params"] == [2.9] and len(policies["params"]) == 2
     assert policies["returns"].tolist() == pytest.approx(result["per_task"]["velocity=2.9"]["generated per sample"])
     ckpt = load_artifact(hl, "hyplatent")
-    assert torch.equal(policies["params"], generate(ckpt, (2.9,), 2, seed=policies["origin"]["noise_seed"]))
+    assert torch.equal(policies["params"], generate(ckpt, torch.tensor([[2.9]] * 2), seed=policies["origin"]["noise_seed"]))
     bad = [(("3.5",), r"--params 3.5: outside the velocity range of cheetah-vel, expected 0..3"),
            (("fast",), "--params 'fast': expected a number"),
            (("nan",), "--params nan: outside the velocity range")]  # fmt: skip
