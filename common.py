@@ -251,8 +251,10 @@ class GoalCycle(gym.Env):
 
     def __init__(self, task: Task):
         suite = SUITES[task.suite]
+        # gymnasium's env checker warns on every MetaWorld env (its observation box is looser than its observations)
         self.goal_envs = [
-            gym.make(suite.env_id, env_name=f"{task.name}-v3", seed=goal, **suite.env_kwargs) for goal in task.goals
+            gym.make(suite.env_id, env_name=f"{task.name}-v3", seed=goal, disable_env_checker=True, **suite.env_kwargs)
+            for goal in task.goals
         ]
         self.observation_space = self.goal_envs[0].observation_space
         self.action_space = self.goal_envs[0].action_space

@@ -322,6 +322,9 @@ def main(args: Args) -> dict:
                     for name in ("success", "first_success", "trajectory", "success_states"):
                         ckpt[name] = torch.as_tensor(result[name][k])
                 kept[k].append(ckpt)
+            if suite.has_success and all(len(c) == args.num_checkpoints for c in kept):
+                print(f"{WHO}: every task has its {args.num_checkpoints} checkpoints at step {step}; stopping early")
+                break
 
         # --- plumbing: resume state, progress ---
         if step % args.state_every == 0 and step < args.total_timesteps:
@@ -346,7 +349,6 @@ def main(args: Args) -> dict:
                 if step > args.learning_starts
                 else "warm-up (random actions)"
             )
-            full = sum(len(c) == args.num_checkpoints for c in kept)
             last = [c[-1]["episode_returns"].mean().item() for c in kept if c]
             last = f" | checkpoints {sum(map(len, kept))}, mean last return {np.mean(last):.1f}" if last else ""
             if suite.has_success:
@@ -355,8 +357,6 @@ def main(args: Args) -> dict:
             for w in writers:
                 w.add_scalar("charts/SPS", sps, step)
             window_time, window_step = now, step
-            if full == num_tasks:  # every task has its checkpoints (a success-gated suite can get there early)
-                break
 
     # --- save: one self-describing file per task that kept checkpoints, atomically; a report; drop the resume state ---
     layout = actor_layout(actor)

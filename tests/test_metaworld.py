@@ -1,0 +1,224 @@
+"""The MetaWorld half: the suite and its fixed goals, the behaviour pieces, success-gated collection, eq. (7), and
+the chain sac_collect -> ae_train -> behavior_embed -> hyplatent_train --condition behavior -> MTRL table."""
+
+import json
+import math
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from conftest import fake_policies, one_line_error, run_script
+
+import behavior_embed
+import sac_collect
+from common import (
+    SUCCESS_STATES,
+    Actor,
+    behavior_pieces,
+    evaluate,
+    get_task,
+    load_artifact,
+    load_collection,
+    load_policies,
+    make_env,
+    save_atomic,
+)
+
+OBS, ACT = 39, 4
+TRAJ, STATES = 20 * OBS + 60 * ACT, SUCCESS_STATES * OBS
+
+
+def test_tasks_by_name_and_id():
+    assert get_task("metaworld", "door-open").index == 1 and get_task("metaworld", "8").name == "drawer-close"
+    assert get_task("metaworld", 15).goals == (720, 920)  # Make-An-Agent's fixed goals by default
+    with pytest.raises(SystemExit, match="'door-close': not a task of metaworld"):
+        get_task("metaworld", "door-close")
+    with pytest.raises(SystemExit, match="expected an integer id"):
+        get_task("cheetah-vel", "door-open")
+
+
+def test_episode_e_runs_on_goal_e():
+    """GoalCycle: evaluation episode e starts where gym.make(..., seed=goal e) starts, whatever the reset seed."""
+    task = get_task("metaworld", "button-press")
+    starts = [gym.make("Meta-World/goal_observable", env_name="button-press-v3", seed=g, disable_env_checker=True).reset()[0]
+              for g in task.goals]  # fmt: skip
+    assert not np.allclose(starts[0][36:39], starts[1][36:39]), "the two goals must differ"
+    torch.manual_seed(0)
+    result = evaluate(Actor(OBS, ACT, 16), [task], episodes=2, seed=123, behavior=True)
+    for e in range(2):
+        assert np.allclose(result["trajectory"][0, e, :OBS], starts[e], atol=1e-6)  # s_0 of episode e
+
+
+def test_behavior_pieces_of_a_hand_built_episode():
+    """Trajectory = s_0, a_0, a_1, a_2, s_3, a_3, ... over 60 steps; success states = s_m, s_m+1, s_m+2."""
+    T = 100
+    states = np.arange(T + 1, dtype=np.float32)[:, None].repeat(OBS, 1)  # s_t = t everywhere
+    actions = (1000 + np.arange(T, dtype=np.float32))[:, None].repeat(ACT, 1)  # a_t = 1000 + t
+    trajectory, success = behavior_pieces(states, actions, first_success=7)
+    assert trajectory.shape == (TRAJ,) and success.shape == (STATES,)
+    expected = []
+    for t in range(60):
+        expected += ([t] * OBS if t % 3 == 0 else []) + [1000 + t] * ACT
+    assert np.array_equal(trajectory, np.array(expected, dtype=np.float32))
+    assert np.array_equal(success, np.repeat([7, 8, 9], OBS).astype(np.float32))
+    _, never = behavior_pieces(states, actions, first_success=-1)  # no success: the last 3 states stand in
+    assert np.array_equal(never, np.repeat([98, 99, 100], OBS).astype(np.float32))
+    _, late = behavior_pieces(states, actions, first_success=100)  # past the end: the last state repeats
+    assert np.array_equal(late, np.repeat([100, 100, 100], OBS).astype(np.float32))
+
+
+def test_contrastive_loss_on_a_known_batch():
+    """Eq. (7) as cross-entropy over each row: logits [[2, 0], [0, 2]] give log(1 + e^-2); rows are max-shifted."""
+    model = behavior_embed.BehaviorEmbedding(traj_dim=3, states_dim=3, hidden=4, psi_hidden=4, embed_dim=2)
+    with torch.no_grad():
+        model.W.copy_(torch.eye(2))
+    h, v = torch.eye(2), 2 * torch.eye(2)
+    logits = model.logits(h, v)
+    assert torch.allclose(logits, torch.tensor([[0.0, -2.0], [-2.0, 0.0]]))
+    assert behavior_embed.contrastive_loss(logits).item() == pytest.approx(math.log(1 + math.exp(-2)))
+    swapped = model.logits(h, v.flip(0))  # every trajectory scored highest against the wrong success states
+    assert behavior_embed.contrastive_loss(swapped).item() == pytest.approx(math.log(1 + math.exp(2)))
+
+
+def test_a_task_keeps_checkpoints_from_its_first_success(tmp_path, monkeypatch):
+    """Success bookkeeping with a scripted evaluation: task 0 first succeeds at the 2nd evaluation, task 1 never.
+    Task 0 keeps checkpoints from then on, task 1 gets no file but a line in the report."""
+    calls = []
+
+    def fake_evaluate(actor, tasks, episodes, seed, behavior=False):
+        calls.append(len(calls))
+        success = np.zeros((len(tasks), episodes), dtype=np.float32)
+        success[0] = 1.0 if len(calls) >= 2 else 0.0
+        return {"returns": np.full((len(tasks), episodes), float(len(calls))), "success": success,
+                "first_success": np.where(success > 0, 5, -1), "trajectory": np.zeros((len(tasks), episodes, TRAJ)),
+                "success_states": np.zeros((len(tasks), episodes, STATES))}  # fmt: skip
+
+    monkeypatch.setattr(sac_collect, "evaluate", fake_evaluate)
+    args = sac_collect.Args(suite="metaworld", task_ids=("button-press", "window-open"), hidden=8, total_timesteps=600,
+                            learning_starts=100, batch_size=8, save_after=200, save_every=100, num_checkpoints=3,
+                            out=str(tmp_path / "data"), runs_dir=str(tmp_path / "runs"))  # fmt: skip
+    out = sac_collect.main(args)
+    report = out["report"]["tasks"]
+    assert report["button-press"] == {"index": 5, "steps_to_success": 300, "checkpoints": 3, "success_last": [1.0, 1.0]}
+    assert report["window-open"] == {"index": 0, "steps_to_success": -1, "checkpoints": 0}
+    data = load_policies(str(tmp_path / "data" / "metaworld" / "task_05.pt"), "test")
+    assert data["steps"].tolist() == [300, 400, 500] and data["steps_to_success"] == 300
+    assert data["returns"].tolist() == [2.0, 3.0, 4.0]  # the 2nd, 3rd and 4th evaluations
+    assert data["success"].shape == (3, 2) and data["trajectory"].shape == (3, 2, TRAJ)
+    assert data["success_states"].shape == (3, 2, STATES)
+    assert out["files"] == [str(tmp_path / "data" / "metaworld" / "task_05.pt")]
+    saved = json.loads((tmp_path / "data" / "metaworld" / "collect_5-0.json").read_text())
+    assert saved["tasks"]["window-open"]["checkpoints"] == 0
+
+
+def test_scripted_policies_solve_every_task_through_our_env():
+    """Scripted seeding needs MetaWorld's scripted expert of each of the 16 tasks, run through make_env."""
+    for i in range(16):
+        task = get_task("metaworld", i, goals=(720,))
+        env, policy = make_env(task), sac_collect.scripted_policy(task)
+        obs, _ = env.reset()
+        succeeded = False
+        for _ in range(500):
+            obs, _, terminated, truncated, info = env.step(policy.get_action(obs))
+            succeeded |= info["success"] >= 1
+            if succeeded or terminated or truncated:
+                break
+        assert succeeded, task.name
+
+
+@pytest.fixture(scope="module")
+def mw_chain(tmp_path_factory):
+    """The MetaWorld chain as a user runs it, tiny: 2 seen + 2 unseen tasks, scripted seeding, threshold 0."""
+    tmp = tmp_path_factory.mktemp("mw")
+    collect = ("--suite metaworld --task-ids window-open button-press drawer-close reach-wall --hidden 16 "
+               "--total-timesteps 700 --learning-starts 300 --scripted-steps 400 --save-after 500 --save-every 50 "
+               "--num-checkpoints 4 --success-threshold 0 --batch-size 32 --out data")  # fmt: skip
+    run_script("sac_collect.py", *collect.split(), cwd=tmp)
+    run_script("ae_train.py", *"--data data/metaworld --out artifacts/ae.pt --latent-dim 32 --steps 40 --batch-size 8".split(),
+               cwd=tmp)  # fmt: skip
+    embed = run_script("behavior_embed.py", *"--data data/metaworld --out artifacts/embed.pt --epochs 6".split(),
+                       *"--holdout-every 2 --hidden 32 --psi-hidden 16 --embed-dim 8".split(), "--state-every", "3",
+                       cwd=tmp)  # fmt: skip
+    hl = run_script("hyplatent_train.py", *"--ae artifacts/ae.pt --condition behavior --embedding artifacts/embed.pt".split(),
+                    *"--out artifacts/hl.pt --iterations 6 --batch-size 4 --generator-widths 32 16 --noise-dim 8".split(),
+                    *"--eval-samples 5 --ci-reps 200".split(), cwd=tmp)  # fmt: skip
+    return tmp, embed.stdout, hl.stdout
+
+
+def test_chain_collection_holds_the_behaviour_pieces(mw_chain):
+    tmp, _, _ = mw_chain
+    collection = load_collection(str(tmp / "data" / "metaworld"), "test")
+    assert sorted(collection) == [0, 5, 8, 12]
+    for c in collection.values():
+        assert c["task"]["goals"] == [720, 920] and c["episode_returns"].shape == (4, 2)
+        assert c["trajectory"].shape == (4, 2, TRAJ) and c["success_states"].shape == (4, 2, STATES)
+        assert c["steps"].tolist() == [500, 550, 600, 650]  # threshold 0: kept from --save-after on
+
+
+def test_chain_embedding_splits_and_embeds_every_checkpoint(mw_chain):
+    tmp, stdout, _ = mw_chain
+    emb = load_artifact(str(tmp / "artifacts" / "embed.pt"), "behavior_embedding", who="test")
+    assert emb["seen_ids"] == [0, 5] and sorted(emb["tau_e"]) == [0, 5, 8, 12]
+    for i in (0, 5, 8, 12):
+        assert emb["tau_e"][i].shape == (4, 16) and torch.isfinite(emb["tau_e"][i]).all()
+        assert emb["train"][i] == [0, 2] and emb["holdout"][i] == [1, 3]
+    assert 0 <= emb["metrics"]["retrieval"] <= 1 and emb["metrics"]["task_id_chance"] == 0.5
+    assert "held-out retrieval" in stdout and "leave one out among unseen" in stdout
+    assert not (tmp / "artifacts" / "embed.pt.state.pt").exists()
+
+
+def test_chain_mtrl_table_and_generated_policies(mw_chain):
+    tmp, _, stdout = mw_chain
+    assert "4 latents" in stdout  # 2 seen tasks x 4 checkpoints, minus the 2 held out of each
+    table = json.loads((tmp / "artifacts" / "hl_mtrl.json").read_text())
+    assert table["targets"] == ["0", "5", "8", "12"] and set(table["overall"]) == {"seen", "unseen"}
+    for key, row in table["per_task"].items():
+        for name in ("generated", "retrieval", "random actor", "conditioning experts"):
+            assert 0 <= row[name]["avg"] <= row[name]["top-5"] <= 1 and row[name]["top-10"] <= row[name]["top-5"]
+        assert row["conditioning checkpoints"] == ([1, 3] if row["seen"] else [0, 1, 2, 3])
+        policies = load_policies(str(tmp / "artifacts" / "hl_generated" / f"task_{int(key):02d}.pt"), "test")
+        assert policies["params"].shape[0] == 5 and policies["success"].shape == (5, 2)
+        assert row["generated"]["avg"] == pytest.approx(policies["success"].mean().item())
+    assert "**seen tasks**" in stdout and "**unseen tasks**" in stdout
+
+
+def test_bad_metaworld_input_fails_before_work(tmp_path, mw_chain):
+    tmp, _, _ = mw_chain
+    cases = [
+        ("sac_collect.py", "--suite metaworld --task-ids door-close", "--task-ids 'door-close': not a task of metaworld"),
+        ("sac_collect.py", "--suite metaworld --task-ids 5 --goal-seeds", "--goal-seeds: give at least one goal seed"),
+        ("sac_collect.py", "--suite cheetah-vel --task-ids 5 --scripted-steps 10", "--scripted-steps: only metaworld"),
+        ("hyplatent_train.py", f"--ae {tmp}/artifacts/ae.pt --out hl.pt", "metaworld tasks have no MDP parameters"),
+        ("hyplatent_train.py", f"--ae {tmp}/artifacts/ae.pt --condition behavior --out hl.pt",
+         "--embedding: --condition behavior needs"),
+    ]  # fmt: skip
+    for script, argv, message in cases:
+        one_line_error(run_script(script, *argv.split(), cwd=tmp_path, check=False), message)
+
+    mixed = tmp_path / "mixed"  # a MetaWorld collection with a Cheetah-Vel file in it
+    mixed.mkdir()
+    for name in ("task_00.pt", "task_05.pt"):
+        (mixed / name).write_bytes((tmp / "data" / "metaworld" / name).read_bytes())
+    save_atomic(fake_policies("cheetah-vel", 3), str(mixed / "task_03.pt"))
+    proc = run_script("behavior_embed.py", "--data", str(mixed), "--out", "e.pt", cwd=tmp_path, check=False)
+    one_line_error(proc, "mixes suites")
+
+    other = tmp_path / "other"  # the seen tasks as the autoencoder saw them, the unseen ones one checkpoint short
+    other.mkdir()
+    fields = ("params", "returns", "episode_returns", "steps", "success", "first_success", "trajectory", "success_states")
+    for i in (0, 5, 8, 12):
+        data = load_policies(str(tmp / "data" / "metaworld" / f"task_{i:02d}.pt"), "test")
+        save_atomic({**data, **{f: data[f][:3] for f in fields}} if i >= 8 else data, str(other / f"task_{i:02d}.pt"))
+    argv = f"--ae {tmp}/artifacts/ae.pt --condition behavior --embedding {tmp}/artifacts/embed.pt --data {other} --out hl.pt"
+    proc = run_script("hyplatent_train.py", *argv.split(), cwd=tmp_path, check=False)
+    one_line_error(proc, "--embedding", "embed.pt: its checkpoints do not match the collection")
+
+    cheetah = tmp_path / "cheetah"
+    cheetah.mkdir()
+    save_atomic(fake_policies("cheetah-vel", 0, num=3), str(cheetah / "task_00.pt"))
+    ae = run_script("ae_train.py", *f"--data {cheetah} --out ae_cv.pt --latent-dim 8 --steps 2 --eval-episodes 1".split(),
+                    cwd=tmp_path)  # fmt: skip
+    assert ae.returncode == 0
+    argv = f"--ae ae_cv.pt --condition behavior --embedding {tmp}/artifacts/embed.pt --out hl.pt"
+    one_line_error(run_script("hyplatent_train.py", *argv.split(), cwd=tmp_path, check=False), "only for metaworld")
