@@ -222,3 +222,30 @@ def test_bad_metaworld_input_fails_before_work(tmp_path, mw_chain):
     assert ae.returncode == 0
     argv = f"--ae ae_cv.pt --condition behavior --embedding {tmp}/artifacts/embed.pt --out hl.pt"
     one_line_error(run_script("hyplatent_train.py", *argv.split(), cwd=tmp_path, check=False), "only for metaworld")
+
+
+def test_embedding_resumes_to_the_uninterrupted_result(mw_chain, tmp_path, monkeypatch, capsys):
+    """Killed after its epoch-2 state, behavior_embed continues from it (weights, optimizer, warm-restart schedule,
+    batch order) and ends where a run without the stop ends."""
+    tmp, _, _ = mw_chain
+    common = dict(data=str(tmp / "data" / "metaworld"), holdout_every=2, hidden=16, psi_hidden=8, embed_dim=4, epochs=5,
+                  batch_size=4, state_every=2, runs_dir=str(tmp_path / "runs"))  # fmt: skip
+    whole = behavior_embed.main(behavior_embed.Args(out=str(tmp_path / "whole.pt"), **common))
+    saved = behavior_embed.save_training_state
+
+    def save_then_die(*a, **k):
+        saved(*a, **k)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(behavior_embed, "save_training_state", save_then_die)
+    args = behavior_embed.Args(out=str(tmp_path / "cut.pt"), **common)
+    with pytest.raises(KeyboardInterrupt):
+        behavior_embed.main(args)
+    assert (tmp_path / "cut.pt.state.pt").exists() and not (tmp_path / "cut.pt").exists()
+    monkeypatch.setattr(behavior_embed, "save_training_state", saved)
+    capsys.readouterr()
+    resumed = behavior_embed.main(args)
+    assert "cut.pt.state.pt at step 2" in capsys.readouterr().out  # it resumed, it did not start over
+    for name, value in whole["state_dict"].items():
+        assert torch.allclose(value, resumed["state_dict"][name], atol=1e-6), name
+    assert not (tmp_path / "cut.pt.state.pt").exists()
