@@ -14,7 +14,6 @@
 import math
 import os
 import time
-import warnings
 from dataclasses import dataclass
 from typing import Literal
 
@@ -23,11 +22,11 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 import tyro
-from rliable import library as rly
 from torch.utils.tensorboard import SummaryWriter
 
 from common import (
     Actor,
+    Generator,
     ParamAutoencoder,
     Task,
     check_args,
@@ -39,9 +38,11 @@ from common import (
     flatten_params,
     get_suite,
     get_task,
+    interval,
     load_artifact,
     load_collection,
     load_flat_params,
+    mtrl_table,
     params_digest,
     pick_device,
     policy_file,
@@ -123,33 +124,6 @@ class Args:
 # ----------------------------------------------------------------------------------------------
 # Models: generator G(noise, M), discriminator F with its auxiliary head Q (eqs. 2-4)
 # ----------------------------------------------------------------------------------------------
-def block(i: int, o: int, dropout: float) -> nn.Sequential:
-    return nn.Sequential(nn.Linear(i, o), nn.BatchNorm1d(o), nn.GELU(), nn.Dropout(dropout))
-
-
-class Generator(nn.Module):
-    """MLP U-Net (AMT-Hyp's recipe): concat(noise, condition) -> 2048 -> 1024 -> 512 -> 256, back up
-    256 -> 512 -> 1024 -> 2048 with each level adding its encoder activation (skip), then a linear
-    head to the flat latent (2 * latent_dim)."""
-
-    def __init__(self, in_dim: int, out_dim: int, widths: tuple = (2048, 1024, 512, 256), dropout: float = 0.1):
-        widths = list(widths)
-        super().__init__()
-        dims = [in_dim, *widths]
-        self.down = nn.ModuleList(block(a, b, dropout) for a, b in zip(dims[:-1], dims[1:]))
-        self.up = nn.ModuleList(block(a, b, dropout) for a, b in zip(widths[::-1][:-1], widths[::-1][1:]))
-        self.head = nn.Linear(widths[0], out_dim)
-
-    def forward(self, x):
-        skips = []
-        for layer in self.down:
-            x = layer(x)
-            skips.append(x)
-        for layer, skip in zip(self.up, skips[-2::-1]):  # 512 <- 256 (+512), 1024 (+1024), 2048 (+2048)
-            x = layer(x) + skip
-        return self.head(x)
-
-
 class Discriminator(nn.Module):
     """3-layer MLP (in -> 1024 -> 1024 -> 512) with a real/fake logit head and the auxiliary
     head Q (2 layers) that reconstructs the condition from the discriminator's features (eq. 4)."""
@@ -500,24 +474,6 @@ def task_distance(suite: str, a: float, b: float) -> float:
     return min(d, 2 * math.pi - d) if suite == "ant-dir" else d
 
 
-def interval(scores: np.ndarray, args: Args) -> list:
-    """[low, high] bootstrap confidence interval of the mean of scores (runs, targets): rliable's stratified
-    bootstrap resamples the runs (episodes, and noise samples for generated policies) within each target."""
-    mean = lambda x: np.array([x.mean()])  # noqa: E731
-    # rliable 1.2 resamples with numpy's global RNG (np.random.choice) whatever random_state it is given: seed that
-    # RNG for a repeatable interval, then put its state back so nothing else sees the difference
-    outside = np.random.get_state()
-    np.random.seed(args.seed)
-    with warnings.catch_warnings():  # rliable 1.2 hands arch a RandomState, which arch 7 calls deprecated
-        warnings.simplefilter("ignore", FutureWarning)
-        rng = np.random.RandomState(args.seed)
-        _, ci = rly.get_interval_estimates(
-            {"x": scores}, mean, reps=args.ci_reps, confidence_interval_size=args.ci, random_state=rng
-        )
-    np.random.set_state(outside)
-    return [float(ci["x"][0, 0]), float(ci["x"][1, 0])]
-
-
 def zero_shot_table(ckpt: dict, collection: dict, targets: list, args: Args) -> tuple[dict, dict]:
     """Generated policies against the baselines, on the same episodes of every target task, each mean with its
     bootstrap interval. Returns the table (JSON-ready) and, per target, its generated policies as a policy file."""
@@ -596,111 +552,12 @@ def zero_shot_table(ckpt: dict, collection: dict, targets: list, args: Args) -> 
 # ----------------------------------------------------------------------------------------------
 # MTRL evaluation on MetaWorld (paper VII-C, Tables II-III): success of policies generated from held-out tau_e
 # ----------------------------------------------------------------------------------------------
-def success_stats(success: np.ndarray) -> dict:
-    """avg / top-5 / top-10 of policies' success rates (each already averaged over its goals). Policies are ranked by
-    their own success over all goals; Make-An-Agent sorts each goal's list separately before averaging over goals,
-    so its top-k can mix policies and is never lower than this one."""
-    ranked = np.sort(success)[::-1]
-    return {"avg": float(success.mean()), "top-5": float(ranked[:5].mean()), "top-10": float(ranked[:10].mean())}
-
-
-def mtrl_table(ckpt: dict, collection: dict, embedding: dict, targets: list, args: Args) -> tuple[dict, dict]:
-    """For every seen task (conditioned on tau_e of its held-out checkpoints) and unseen task (tau_e of its experts),
-    --eval-samples generated policies, each one deterministic episode per goal. Baselines on the same goals: the
-    training checkpoint nearest in tau_e (retrieval), a random actor, and the conditioning checkpoints themselves."""
-    seen = ckpt["train_task_ids"]
-    pool_task = [i for i in seen for _ in embedding["train"][i]]  # retrieval searches the seen tasks' training checkpoints
-    pool_ckpt = [j for i in seen for j in embedding["train"][i]]
-    pool_tau = torch.stack([embedding["tau_e"][i][j] for i, j in zip(pool_task, pool_ckpt)])
-    torch.manual_seed(args.seed)
-    random_actor = Actor(**ckpt["actor_args"])
-    rows = ["generated", "retrieval", "random actor", "conditioning experts"]
-    per_task, generated, runs = {}, {}, {name: [] for name in rows}
-    for task in targets:
-        i, key = task.index, target_name(task)
-        source = embedding["holdout"][i] if i in seen else list(range(len(collection[i]["params"])))
-        cond_ckpt = [source[n % len(source)] for n in range(args.eval_samples)]  # cycle the conditioning checkpoints
-        condition = embedding["tau_e"][i][cond_ckpt]  # (samples, 2 * embed_dim)
-        noise_seed = args.seed + i
-        nearest = torch.cdist(condition, pool_tau).argmin(1)
-        retrieved = sorted(set(nearest.tolist()))  # deterministic policies on fixed goals: run each distinct one once
-        candidates = {
-            "generated": generate(ckpt, condition, seed=noise_seed),
-            "retrieval": torch.stack([collection[pool_task[n]]["params"][pool_ckpt[n]] for n in retrieved]),
-            "random actor": flatten_params(random_actor)[None],
-        }
-        flat = torch.cat(list(candidates.values()))
-        actor = load_flat_params(Actor(**ckpt["actor_args"], num_tasks=len(flat)), flat)
-        result = evaluate(actor, [task] * len(flat), len(task.goals), ckpt["eval_seed"], behavior=True)
-        success = result["success"].mean(1)  # (policies,), each policy's success over the goals
-        offset, per_task[key] = 0, {"name": task.name, "seen": i in seen, "conditioning checkpoints": sorted(set(cond_ckpt))}
-        for name, c in candidates.items():
-            block = success[offset : offset + len(c)]
-            if name == "retrieval":  # back to one entry per conditioning tau_e
-                block = block[[retrieved.index(n) for n in nearest.tolist()]]
-                per_task[key]["retrieved tasks"] = sorted({pool_task[n] for n in nearest.tolist()})
-            if name == "generated":
-                origin = {"stage": WHO, "hyplatent": os.path.abspath(args.out), "noise_seed": noise_seed,
-                          "conditioning_checkpoints": cond_ckpt}  # fmt: skip
-                episodes = result["returns"][offset : offset + len(c)]
-                success_per_goal = torch.as_tensor(result["success"][offset : offset + len(c)])
-                generated[key] = policy_file(
-                    task,
-                    ckpt["actor_args"],
-                    ckpt["layout"],
-                    c,
-                    episodes,
-                    ckpt["eval_seed"],
-                    origin,
-                    args,
-                    success=success_per_goal,
-                )
-            per_task[key][name] = success_stats(block)
-            per_task[key][f"{name} ci"] = interval(block.reshape(-1, 1), args)
-            runs[name].append(block)
-            offset += len(c)
-        own = collection[i]["success"][cond_ckpt].mean(1).numpy()  # their success, recorded when they were collected
-        per_task[key]["conditioning experts"], per_task[key]["conditioning experts ci"] = (
-            success_stats(own),
-            [float(own.mean())] * 2,
-        )
-        runs["conditioning experts"].append(own)
-
-    def pct(x: float) -> str:
-        return f"{100 * x:.1f}"
-
-    groups = {"seen": [t for t in targets if t.index in seen], "unseen": [t for t in targets if t.index not in seen]}
-    overall, lines = {}, []
-    header = "| task | " + " | ".join(f"{n} avg / top-5 / top-10" for n in rows) + " |"
-    for group, tasks in groups.items():
-        if not tasks:
-            continue
-        keys = [target_name(t) for t in tasks]
-        overall[group] = {}
-        for name in rows:
-            scores = np.stack([runs[name][targets.index(t)] for t in tasks], axis=1)  # (runs, tasks)
-            stats = {s: float(np.mean([per_task[k][name][s] for k in keys])) for s in ("avg", "top-5", "top-10")}
-            ci = interval(scores, args)
-            overall[group][name] = {**stats, "avg ci": ci}
-        lines += [f"**{group} tasks** (success %, {args.eval_samples} policies per task, one episode per goal)", "",
-                  header, "|---" * (len(rows) + 1) + "|"]  # fmt: skip
-        for t, k in zip(tasks, keys):
-            cells = [" / ".join(pct(per_task[k][n][s]) for s in ("avg", "top-5", "top-10")) for n in rows]
-            lines.append(f"| {t.index} {t.name} | " + " | ".join(cells) + " |")
-        cells = []
-        for n in rows:
-            o = overall[group][n]
-            cells.append(
-                f"**{pct(o['avg'])}** [{pct(o['avg ci'][0])}, {pct(o['avg ci'][1])}] / {pct(o['top-5'])} / {pct(o['top-10'])}"
-            )
-        lines += ["| **mean** | " + " | ".join(cells) + " |", ""]
-    table = "\n".join(lines)
-    print(f"\nMTRL success (%), metaworld, generator trained on {len(seen)} seen tasks; avg [{args.ci:.0%} bootstrap "
-          f"interval] / top-5 / top-10 (ranked by each policy's own success over both goals):\n{table}")  # fmt: skip
-    result = {"suite": "metaworld", "train_task_ids": seen, "targets": [target_name(t) for t in targets],
-              "per_task": per_task, "overall": overall, "markdown": table, "eval_samples": args.eval_samples, "ci": args.ci,
-              "ranking": "each policy by its own success over all goals (Make-An-Agent sorts each goal's list)"}  # fmt: skip
-    return result, generated
+def mtrl(ckpt: dict, collection: dict, embedding: dict, targets: list, args: Args) -> tuple[dict, dict]:
+    """The MTRL table (common.mtrl_table) of this generator; returns it and its policies per task as policy files."""
+    generators = {"generated": lambda condition, seed: generate(ckpt, condition, seed)}
+    origin = {"stage": WHO, "hyplatent": os.path.abspath(args.out)}
+    result, policies = mtrl_table(ckpt, collection, embedding, targets, generators, args, origin)
+    return result, policies["generated"]
 
 
 def main(args: Args) -> dict:
@@ -712,7 +569,7 @@ def main(args: Args) -> dict:
 
     # --- zero-shot evaluation on held-out tasks (Table I; MetaWorld: the MTRL table); generated policies as policy files ---
     if embedding is not None:
-        result, generated = mtrl_table(ckpt, collection, embedding, targets, args)
+        result, generated = mtrl(ckpt, collection, embedding, targets, args)
     else:
         result, generated = zero_shot_table(ckpt, collection, targets, args)
     outputs = outputs_of(args, targets, ckpt["condition"])

@@ -15,6 +15,7 @@ import torch
 from conftest import ROOT, fake_policies, one_line_error
 
 import ae_train
+import common
 import hyplatent_train
 import plot_zeroshot
 from ae_train import chunk_sizes_of
@@ -272,18 +273,18 @@ def test_sweep_figure_from_the_zero_shot_tables(chain, tmp_path):
 
 def test_bootstrap_interval_is_stratified_and_covers_the_mean():
     args = hyplatent_train.Args(ci=0.95, ci_reps=2000, seed=0)
-    assert hyplatent_train.interval(np.full((10, 2), 3.0), args) == pytest.approx([3.0, 3.0])  # no spread, no width
+    assert common.interval(np.full((10, 2), 3.0), args) == pytest.approx([3.0, 3.0])  # no spread, no width
     rng = np.random.default_rng(0)
     scores = rng.normal(0.0, 1.0, size=(400, 1))
-    low, high = hyplatent_train.interval(scores, args)
+    low, high = common.interval(scores, args)
     assert low < scores.mean() < high and 0.1 < high - low < 0.3  # about 2 x 1.96 / sqrt(400) = 0.196 wide
     outside = np.random.get_state()[1].copy()
-    assert hyplatent_train.interval(scores, args) == [low, high], "the same seed must give the same interval"
+    assert common.interval(scores, args) == [low, high], "the same seed must give the same interval"
     assert np.array_equal(np.random.get_state()[1], outside), "numpy's global RNG was left changed"
-    assert hyplatent_train.interval(scores, hyplatent_train.Args(ci_reps=2000, seed=1)) != [low, high]
+    assert common.interval(scores, hyplatent_train.Args(ci_reps=2000, seed=1)) != [low, high]
     # targets far apart: resampling within each target keeps the spread between them out of the interval
     two = np.concatenate([rng.normal(0, 1, (400, 1)), rng.normal(100, 1, (400, 1))], axis=1)
-    low, high = hyplatent_train.interval(two, args)
+    low, high = common.interval(two, args)
     assert high - low < 0.3 and low < two.mean() < high
 
 
