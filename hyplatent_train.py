@@ -429,6 +429,7 @@ def train(args: Args, ae: dict, collection: dict, train_ids: list, embedding: di
         "layout": ae["layout"],
         "eval_seed": ae["eval_seed"],
         "data": os.path.abspath(data),
+        "ae": os.path.abspath(args.ae),
         "decoder_train_task_ids": ae["train_task_ids"],
         "params_digest": ae["params_digest"],
         "step": args.iterations,

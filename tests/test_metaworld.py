@@ -11,6 +11,7 @@ import torch
 from conftest import fake_policies, one_line_error, run_script
 
 import behavior_embed
+import hypformer_train
 import sac_collect
 from common import (
     SUCCESS_STATES,
@@ -249,3 +250,92 @@ def test_embedding_resumes_to_the_uninterrupted_result(mw_chain, tmp_path, monke
     for name, value in whole["state_dict"].items():
         assert torch.allclose(value, resumed["state_dict"][name], atol=1e-6), name
     assert not (tmp_path / "cut.pt.state.pt").exists()
+
+
+# ----------------------------------------------------------------------------------------------
+# HypFormer (hypformer_train.py)
+# ----------------------------------------------------------------------------------------------
+def test_hypformer_attends_within_each_example():
+    """The reference code's bug, absent: one example's prediction does not depend on the other examples of its batch."""
+    torch.manual_seed(0)
+    model = hypformer_train.HypFormer(latent_dim=6, cond_dim=4, d_model=8, nhead=4, mlp_hidden=8).eval()
+    samples, tau = torch.randn(3, 5, 6), torch.randn(3, 4)
+    alone = model(samples[:1], tau[:1])
+    for other in (1, 2):
+        together = model(samples[[0, other]], tau[[0, other]])
+        for a, b in zip(alone, together):
+            assert torch.allclose(a[0], b[0], atol=1e-6)
+    shuffled = model(samples[:1, torch.randperm(5)], tau[:1])  # no positional encoding: the L samples are a set
+    assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(alone, shuffled))
+
+
+def test_hypformer_loss_terms_on_hand_made_cases():
+    z_gt = torch.tensor([[1.0, 0.0], [0.0, 2.0]])
+    exact = hypformer_train.losses(z_gt.clone(), torch.zeros(2, 2), z_gt)
+    assert all(v.item() == pytest.approx(0.0, abs=1e-7) for v in exact.values())
+    orthogonal = hypformer_train.losses(torch.tensor([[0.0, 3.0], [5.0, 0.0]]), torch.zeros(2, 2), z_gt)
+    assert orthogonal["sim"].item() == pytest.approx(1.0)  # eq. (8): 1 - cos = 1 for orthogonal latents
+    z_pred = torch.tensor([[0.5, 0.0], [0.0, 1.0]])  # right direction, half the length: L_sim 0, the residue is the rest
+    half = hypformer_train.losses(z_pred, torch.zeros(2, 2), z_gt)
+    assert half["sim"].item() == pytest.approx(0.0, abs=1e-7) and half["res"].item() == pytest.approx((0.25 + 1) / 4)
+    fixed = hypformer_train.losses(z_pred, z_gt - z_pred, z_gt)  # a residue head that predicts the rest: eqs. (9), (10) vanish
+    assert fixed["res"].item() == pytest.approx(0.0) and fixed["c"].item() == pytest.approx(0.0)
+
+
+def test_hypformer_training_lowers_the_loss():
+    torch.manual_seed(0)
+    model = hypformer_train.HypFormer(latent_dim=6, cond_dim=4, d_model=8, nhead=4, mlp_hidden=16, dropout=0.0)
+    samples, tau, z_gt = torch.randn(16, 4, 6), torch.randn(16, 4), torch.randn(16, 6)
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+
+    def total():
+        return sum(hypformer_train.losses(*model(samples, tau), z_gt).values())
+
+    first = total().item()
+    for _ in range(200):
+        loss = total()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    assert total().item() < 0.5 * first
+
+
+def test_hypformer_runs_on_the_chain_and_fills_the_table(mw_chain, tmp_path):
+    tmp, _, _ = mw_chain
+    argv = (f"--hyplatent {tmp}/artifacts/hl.pt --out {tmp_path}/hf.pt --iterations 20 --batch-size 8 --d-model 16 "
+            "--nhead 8 --mlp-hidden 16 --eval-samples 5 --ci-reps 200 --state-every 10 --pca-tasks button-press")  # fmt: skip
+    proc = run_script("hypformer_train.py", *argv.split(), cwd=tmp_path)
+    assert "4 (tau_e, Z_gt) pairs" in proc.stdout and (tmp_path / "hf_pca.png").stat().st_size > 10_000
+    table = json.loads((tmp_path / "hf_mtrl.json").read_text())
+    plain = json.loads((tmp / "artifacts" / "hl_mtrl.json").read_text())
+    for key in ("0", "5", "8", "12"):
+        row = table["per_task"][key]
+        assert {"w/o HypFormer", "w/ HypFormer", "retrieval", "random actor"} <= set(row)
+        # the same conditions, noise seeds and goals: HypLatent's row here is hyplatent_train's own
+        assert row["w/o HypFormer"] == plain["per_task"][key]["generated"]
+        assert row["retrieval"] == plain["per_task"][key]["retrieval"]
+        policies = load_policies(str(tmp_path / "hf_generated" / f"task_{int(key):02d}.pt"), "test")
+        assert policies["success"].mean().item() == pytest.approx(row["w/ HypFormer"]["avg"])
+    assert load_artifact(str(tmp_path / "hf.pt"), "hypformer", who="test")["num_samples"] == 8
+    assert not (tmp_path / "hf.pt.state.pt").exists()
+
+
+def test_hypformer_refuses_bad_input(mw_chain, chain, tmp_path):
+    tmp, _, _ = mw_chain
+    cheetah, _, _ = chain
+    cases = [
+        (f"--hyplatent {cheetah}/artifacts/hl.pt", "conditioned on 'raw'; HypFormer refines a behaviour-conditioned"),
+        (f"--hyplatent {tmp}/artifacts/hl.pt --num-samples 0", "--num-samples 0: expected an integer >= 1"),
+        (f"--hyplatent {tmp}/artifacts/hl.pt --embedding {tmp_path}/other_embed.pt", "its checkpoints do not match"),
+    ]
+    other = tmp_path / "other"  # an embedding of another collection: the same tasks, one checkpoint fewer
+    other.mkdir()
+    fields = ("params", "returns", "episode_returns", "steps", "success", "first_success", "trajectory", "success_states")
+    for i in (0, 5, 8, 12):
+        data = load_policies(str(tmp / "data" / "metaworld" / f"task_{i:02d}.pt"), "test")
+        save_atomic({**data, **{f: data[f][:3] for f in fields}}, str(other / f"task_{i:02d}.pt"))
+    run_script("behavior_embed.py", "--data", str(other), "--out", "other_embed.pt", "--epochs", "1", "--holdout-every", "2",
+               "--hidden", "8", cwd=tmp_path)  # fmt: skip
+    for argv, message in cases:
+        one_line_error(run_script("hypformer_train.py", *argv.split(), "--out", "hf.pt", cwd=tmp_path, check=False), message)
+    assert not (tmp_path / "hf.pt").exists()
