@@ -300,11 +300,19 @@ def test_hypformer_training_lowers_the_loss():
     assert total().item() < 0.5 * first
 
 
-def test_hypformer_runs_on_the_chain_and_fills_the_table(mw_chain, tmp_path):
+@pytest.fixture(scope="module")
+def hf_run(mw_chain, tmp_path_factory):
+    """hypformer_train.py as a user runs it on the tiny MetaWorld chain."""
     tmp, _, _ = mw_chain
-    argv = (f"--hyplatent {tmp}/artifacts/hl.pt --out {tmp_path}/hf.pt --iterations 20 --batch-size 8 --d-model 16 "
+    out = tmp_path_factory.mktemp("hf")
+    argv = (f"--hyplatent {tmp}/artifacts/hl.pt --out {out}/hf.pt --iterations 20 --batch-size 8 --d-model 16 "
             "--nhead 8 --mlp-hidden 16 --eval-samples 5 --ci-reps 200 --state-every 10 --pca-tasks button-press")  # fmt: skip
-    proc = run_script("hypformer_train.py", *argv.split(), cwd=tmp_path)
+    return out, run_script("hypformer_train.py", *argv.split(), cwd=out)
+
+
+def test_hypformer_runs_on_the_chain_and_fills_the_table(mw_chain, hf_run):
+    tmp, _, _ = mw_chain
+    tmp_path, proc = hf_run
     assert "4 (tau_e, Z_gt) pairs" in proc.stdout and (tmp_path / "hf_pca.png").stat().st_size > 10_000
     table = json.loads((tmp_path / "hf_mtrl.json").read_text())
     plain = json.loads((tmp / "artifacts" / "hl_mtrl.json").read_text())
@@ -339,3 +347,17 @@ def test_hypformer_refuses_bad_input(mw_chain, chain, tmp_path):
     for argv, message in cases:
         one_line_error(run_script("hypformer_train.py", *argv.split(), "--out", "hf.pt", cwd=tmp_path, check=False), message)
     assert not (tmp_path / "hf.pt").exists()
+
+
+def test_token_sweep_figure(hf_run, mw_chain, tmp_path):
+    """plot_tokens.py (paper Fig. 8): one bar per --num-samples; refuses two runs with one L and a table without L."""
+    out, _ = hf_run
+    tmp, _, _ = mw_chain
+    table = json.loads((out / "hf_mtrl.json").read_text())
+    (tmp_path / "l16.json").write_text(json.dumps({**table, "num_samples": 16}))
+    proc = run_script("plot_tokens.py", str(out / "hf_mtrl.json"), "l16.json", "--out", "tokens.png", cwd=tmp_path)
+    assert "L = 8, 16" in proc.stdout and (tmp_path / "tokens.png").stat().st_size > 10_000
+    same = run_script("plot_tokens.py", str(out / "hf_mtrl.json"), str(out / "hf_mtrl.json"), cwd=tmp_path, check=False)
+    one_line_error(same, "two tables share a --num-samples")
+    plain = run_script("plot_tokens.py", str(tmp / "artifacts" / "hl_mtrl.json"), cwd=tmp_path, check=False)
+    one_line_error(plain, "not an MTRL table of hypformer_train.py")
