@@ -248,8 +248,8 @@ class GoalCycle(gym.Env):
     fixed goals), switching to the next goal at every reset, so episode e runs on goal e mod G.
 
     `gym.make(..., seed=s)` draws the goal from s and freezes it; `reset(seed=)` does not reseed
-    MetaWorld (DESIGN.md), so the goal list, not the reset seed, says which episode runs. MetaWorld
-    truncates its own episodes at step 500.
+    MetaWorld (DESIGN.md), so the goal list, not the reset seed, says which episode runs
+    (`reset(options={"goal": g})` picks goal g). MetaWorld truncates its own episodes at step 500.
     """
 
     def __init__(self, task: Task):
@@ -264,7 +264,7 @@ class GoalCycle(gym.Env):
         self.goal = -1  # the first reset runs goal 0
 
     def reset(self, *, seed=None, options=None):
-        self.goal = (self.goal + 1) % len(self.goal_envs)
+        self.goal = (options or {}).get("goal", (self.goal + 1) % len(self.goal_envs))
         return self.goal_envs[self.goal].reset()
 
     def step(self, action):
@@ -420,7 +420,7 @@ def behavior_pieces(states: np.ndarray, actions: np.ndarray, first_success: int)
 
 
 @torch.no_grad()
-def evaluate(actor: Actor, tasks: list, episodes: int = 1, seed: int = 0, behavior: bool = False):
+def evaluate(actor: Actor, tasks: list, episodes: int = 1, seed: int = 0, behavior: bool = False, chunk: int = 32):
     """Deterministic returns, shape (len(tasks), episodes).
 
     A task-batched actor (K policies) runs policy k on tasks[k]; a single actor runs on every
@@ -429,34 +429,49 @@ def evaluate(actor: Actor, tasks: list, episodes: int = 1, seed: int = 0, behavi
     (the reset seed does not reach MetaWorld). With `behavior`, returns a dict: "returns", "success"
     (K, episodes) (info["success"] at any step), "first_success" (step m, -1 if none), "trajectory"
     (K, episodes, 20*obs + 60*act) and "success_states" (K, episodes, 3*obs) (behavior_pieces).
+    Policies run in lockstep groups of `chunk`; a task's environments are built once and reused by
+    later groups (building a MetaWorld env costs about as much as 500 of its steps).
     """
-    envs = [make_env(t) for t in tasks]
     device = next(actor.parameters()).device
     returns = np.zeros((len(tasks), episodes))
     first_success = np.full((len(tasks), episodes), -1)
     pieces = [[None] * episodes for _ in tasks]
-    for ep in range(episodes):
-        obs = np.stack([env.reset(seed=seed + ep)[0] for env in envs]).astype(np.float32)  # (K, obs)
-        states, actions = [[o.copy()] for o in obs], [[] for _ in tasks]
-        active, t = np.ones(len(tasks), dtype=bool), 0
-        while active.any():
-            action = actor.act(torch.from_numpy(obs).unsqueeze(1).to(device)).squeeze(1).cpu().numpy()  # (K, act)
-            t += 1
-            for k in np.flatnonzero(active):
-                next_obs, reward, terminated, truncated, info = envs[k].step(action[k])
-                obs[k] = next_obs
-                returns[k, ep] += reward
-                active[k] = not (terminated or truncated)
-                if info.get("success", 0.0) >= 1.0 and first_success[k, ep] < 0:
-                    first_success[k, ep] = t  # s_t, the state reached by step t - 1, is the first success state
-                if behavior:
-                    states[k].append(obs[k].copy())
-                    actions[k].append(action[k])
-        if behavior:
-            for k in range(len(tasks)):
-                pieces[k][ep] = behavior_pieces(np.stack(states[k]), np.stack(actions[k]), first_success[k, ep])
-    for env in envs:
-        env.close()
+    pool = {}  # task -> its environments built so far
+    obs = np.zeros((len(tasks), actor.fc1.weight.shape[-1]), dtype=np.float32)  # (K, obs_dim)
+    for start in range(0, len(tasks), chunk):
+        group, taken, envs = list(range(start, min(start + chunk, len(tasks)))), {}, {}
+        for k in group:  # the n-th policy of a group on task t gets t's n-th environment
+            n = taken[tasks[k]] = taken.get(tasks[k], -1) + 1
+            pool.setdefault(tasks[k], [])
+            if len(pool[tasks[k]]) == n:
+                pool[tasks[k]].append(make_env(tasks[k]))
+            envs[k] = pool[tasks[k]][n]
+        for ep in range(episodes):
+            for k in group:  # MetaWorld: goal e, whatever the environment ran before
+                goal = {"options": {"goal": ep % len(tasks[k].goals)}} if tasks[k].goals else {}
+                obs[k] = envs[k].reset(seed=seed + ep, **goal)[0]
+            states, actions = {k: [obs[k].copy()] for k in group}, {k: [] for k in group}
+            active, t = set(group), 0
+            while active:
+                action = actor.act(torch.from_numpy(obs).unsqueeze(1).to(device)).squeeze(1).cpu().numpy()  # (K, act)
+                t += 1
+                for k in sorted(active):
+                    next_obs, reward, terminated, truncated, info = envs[k].step(action[k])
+                    obs[k] = next_obs
+                    returns[k, ep] += reward
+                    if terminated or truncated:
+                        active.discard(k)
+                    if info.get("success", 0.0) >= 1.0 and first_success[k, ep] < 0:
+                        first_success[k, ep] = t  # s_t, the state reached by step t - 1, is the first success state
+                    if behavior:
+                        states[k].append(obs[k].copy())
+                        actions[k].append(action[k])
+            if behavior:
+                for k in group:
+                    pieces[k][ep] = behavior_pieces(np.stack(states[k]), np.stack(actions[k]), first_success[k, ep])
+    for built in pool.values():
+        for env in built:
+            env.close()
     if not behavior:
         return returns
     return {

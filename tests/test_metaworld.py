@@ -361,3 +361,19 @@ def test_token_sweep_figure(hf_run, mw_chain, tmp_path):
     one_line_error(same, "two tables share a --num-samples")
     plain = run_script("plot_tokens.py", str(tmp / "artifacts" / "hl_mtrl.json"), cwd=tmp_path, check=False)
     one_line_error(plain, "not an MTRL table of hypformer_train.py")
+
+
+def test_evaluation_in_groups_reuses_environments_without_changing_a_number():
+    """evaluate runs policies in lockstep groups and hands a task's environments on to the next group: goal e is
+    still episode e's, and every number equals the one-group run's (MetaWorld and MuJoCo)."""
+    torch.manual_seed(0)
+    press, close = get_task("metaworld", "button-press"), get_task("metaworld", "drawer-close")
+    actor = Actor(OBS, ACT, 16, num_tasks=5)
+    tasks = [press, close, press, press, close]
+    grouped = evaluate(actor, tasks, 2, 0, behavior=True, chunk=2)  # groups [0, 1], [2, 3], [4]: envs reused
+    whole = evaluate(actor, tasks, 2, 0, behavior=True)
+    for name in whole:
+        assert np.array_equal(grouped[name], whole[name]), name
+    cheetah = get_task("cheetah-vel", 3)
+    mujoco = Actor(17, 6, 16, num_tasks=3)
+    assert np.array_equal(evaluate(mujoco, [cheetah] * 3, 2, 5, chunk=1), evaluate(mujoco, [cheetah] * 3, 2, 5))
