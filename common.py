@@ -420,7 +420,9 @@ def behavior_pieces(states: np.ndarray, actions: np.ndarray, first_success: int)
 
 
 @torch.no_grad()
-def evaluate(actor: Actor, tasks: list, episodes: int = 1, seed: int = 0, behavior: bool = False, chunk: int = 32):
+def evaluate(
+    actor: Actor, tasks: list, episodes: int = 1, seed: int = 0, behavior: bool = False, chunk: int = 32, pool: dict = None
+):
     """Deterministic returns, shape (len(tasks), episodes).
 
     A task-batched actor (K policies) runs policy k on tasks[k]; a single actor runs on every
@@ -430,13 +432,14 @@ def evaluate(actor: Actor, tasks: list, episodes: int = 1, seed: int = 0, behavi
     (K, episodes) (info["success"] at any step), "first_success" (step m, -1 if none), "trajectory"
     (K, episodes, 20*obs + 60*act) and "success_states" (K, episodes, 3*obs) (behavior_pieces).
     Policies run in lockstep groups of `chunk`; a task's environments are built once and reused by
-    later groups (building a MetaWorld env costs about as much as 500 of its steps).
+    later groups (building a MetaWorld env costs about as much as 500 of its steps), and by later calls
+    that pass the same `pool` {task: [env, ...]} (the caller closes those; without one they are closed here).
     """
     device = next(actor.parameters()).device
     returns = np.zeros((len(tasks), episodes))
     first_success = np.full((len(tasks), episodes), -1)
     pieces = [[None] * episodes for _ in tasks]
-    pool = {}  # task -> its environments built so far
+    own_pool, pool = pool is None, {} if pool is None else pool  # task -> its environments built so far
     obs = np.zeros((len(tasks), actor.fc1.weight.shape[-1]), dtype=np.float32)  # (K, obs_dim)
     for start in range(0, len(tasks), chunk):
         group, taken, envs = list(range(start, min(start + chunk, len(tasks)))), {}, {}
@@ -469,7 +472,7 @@ def evaluate(actor: Actor, tasks: list, episodes: int = 1, seed: int = 0, behavi
             if behavior:
                 for k in group:
                     pieces[k][ep] = behavior_pieces(np.stack(states[k]), np.stack(actions[k]), first_success[k, ep])
-    for built in pool.values():
+    for built in pool.values() if own_pool else []:
         for env in built:
             env.close()
     if not behavior:

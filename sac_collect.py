@@ -232,6 +232,7 @@ def main(args: Args) -> dict:
     rb = ReplayBuffer(num_tasks, min(args.buffer_size, args.total_timesteps), obs_dim, act_dim, device)
     low, high = torch.tensor(action_low), torch.tensor(action_high)
     scripted = [scripted_policy(t) for t in tasks] if args.scripted_steps else []
+    eval_envs = {}  # evaluation environments, built at the first evaluation and reused by every later one
 
     update = torch.compile(sac_update) if args.compile else sac_update  # same function, traced and fused
 
@@ -304,7 +305,7 @@ def main(args: Args) -> dict:
         step = global_step + 1
         wanting = [k for k in range(num_tasks) if len(kept[k]) < args.num_checkpoints]
         if step >= args.save_after and (step - args.save_after) % args.save_every == 0 and wanting:
-            result = evaluate(actor, tasks, episodes, args.eval_seed, behavior=suite.has_success)
+            result = evaluate(actor, tasks, episodes, args.eval_seed, behavior=suite.has_success, pool=eval_envs)
             returns = result["returns"] if suite.has_success else result  # (K, episodes)
             params = flatten_params(actor).cpu()
             for k in wanting:
@@ -389,6 +390,8 @@ def main(args: Args) -> dict:
     if os.path.exists(state_path):
         os.remove(state_path)
     envs.close()
+    for env in (e for built in eval_envs.values() for e in built):
+        env.close()
     for w in writers:
         w.close()
     return {"files": files, "sps": report["sps"], "update_sps": report["update_sps"], "report": report}

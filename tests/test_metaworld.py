@@ -87,7 +87,7 @@ def test_a_task_keeps_checkpoints_from_its_first_success(tmp_path, monkeypatch):
     Task 0 keeps checkpoints from then on, task 1 gets no file but a line in the report."""
     calls = []
 
-    def fake_evaluate(actor, tasks, episodes, seed, behavior=False):
+    def fake_evaluate(actor, tasks, episodes, seed, behavior=False, pool=None):
         calls.append(len(calls))
         success = np.zeros((len(tasks), episodes), dtype=np.float32)
         success[0] = 1.0 if len(calls) >= 2 else 0.0
@@ -374,6 +374,11 @@ def test_evaluation_in_groups_reuses_environments_without_changing_a_number():
     whole = evaluate(actor, tasks, 2, 0, behavior=True)
     for name in whole:
         assert np.array_equal(grouped[name], whole[name]), name
+    pool = {}  # a caller's pool (sac_collect's evaluations): built by the first call, reused by the next
+    first = evaluate(actor, tasks, 2, 0, pool=pool)
+    built = [id(env) for envs in pool.values() for env in envs]
+    assert len(built) == 5 and np.array_equal(evaluate(actor, tasks, 2, 0, pool=pool), first)
+    assert [id(env) for envs in pool.values() for env in envs] == built and np.array_equal(first, whole["returns"])
     cheetah = get_task("cheetah-vel", 3)
     mujoco = Actor(17, 6, 16, num_tasks=3)
     assert np.array_equal(evaluate(mujoco, [cheetah] * 3, 2, 5, chunk=1), evaluate(mujoco, [cheetah] * 3, 2, 5))
