@@ -31,6 +31,7 @@ from common import (
     resume_training_state,
     save_atomic,
     save_training_state,
+    task_index,
 )
 
 KIND = "autoencoder"
@@ -43,7 +44,7 @@ class Args:
     """folder of per-task .pt files from sac_collect.py"""
     out: str = "artifacts/ae.pt"
     """where the trained autoencoder is written"""
-    train_task_ids: tuple[int, ...] = ()
+    train_task_ids: tuple[int | str, ...] = ()
     """training tasks to encode (empty: every training task in --data); test tasks are refused"""
     latent_dim: int = 1024
     """width of each of the two latent tokens"""
@@ -84,9 +85,9 @@ def chunk_sizes_of(layout: list) -> list:
 def select_train_tasks(collection: dict, requested: tuple, suite_name: str) -> list:
     """Training task ids to use: refuses test tasks and tasks missing from the collection."""
     suite = get_suite(suite_name)
-    ids = list(requested) or [i for i in sorted(collection) if i not in suite.test_ids]
+    ids = [task_index(suite_name, i, "--train-task-ids") for i in requested]
+    ids = ids or [i for i in sorted(collection) if i not in suite.test_ids]
     for i in ids:
-        get_task(suite_name, i, "--train-task-ids")
         if i in suite.test_ids:
             raise SystemExit(f"{WHO}: --train-task-ids {i}: is a test task of {suite_name}, it may not enter training")
         if i not in collection:

@@ -42,6 +42,7 @@ from common import (
     sac_update,
     save_atomic,
     save_training_state,
+    task_index,
 )
 
 WHO = "finetune_tdreg"
@@ -53,7 +54,7 @@ INIT_NAMES = {"sac_collect": "expert", "hyplatent_train": "generated", WHO: "fin
 class Args:
     suite: str = "cheetah-vel"
     """task suite: cheetah-vel or ant-dir"""
-    task_id: int = 23
+    task_id: int | str = 23
     """the task to fine-tune on (default: a held-out Cheetah-Vel test task)"""
     init: Literal["policy", "scratch"] = "policy"
     """where the actor starts: a policy of the file --policy, or a fresh init"""
@@ -130,7 +131,11 @@ def label_of(args: Args, init: str) -> str:
 
 def default_out(args: Args, init: str) -> str:
     ablation = ("_notd" if args.lambda_td == 0 else "") + ("_noramp" if args.lr_ramp_steps == 0 else "")
-    return os.path.join("artifacts", "finetune", f"{args.suite}_task{args.task_id:02d}_{init}{ablation}_seed{args.seed}.pt")
+    return os.path.join(
+        "artifacts",
+        "finetune",
+        f"{args.suite}_task{task_index(args.suite, args.task_id):02d}_{init}{ablation}_seed{args.seed}.pt",
+    )
 
 
 def actor_lr(args: Args, step: int) -> float:
@@ -258,7 +263,7 @@ def main(args: Args) -> dict:
     inputs = fingerprint([args.policy] if source is not None else [])
     state = resume_training_state(state_path, args, stateful, inputs, WHO)
     start_step, curve = 0, {"steps": [], "returns": [], "actor_lr": []}
-    run_name = f"{args.suite}__finetune_tdreg__task{args.task_id:02d}__{init}__{args.seed}__{int(time.time())}"
+    run_name = f"{args.suite}__finetune_tdreg__task{task.index:02d}__{init}__{args.seed}__{int(time.time())}"
     if state is not None:
         with torch.no_grad():
             log_alpha.copy_(state["log_alpha"])

@@ -50,6 +50,7 @@ from common import (
     save_atomic,
     save_training_state,
     task_at,
+    task_index,
     write_json_atomic,
 )
 
@@ -65,7 +66,7 @@ class Args:
     """where the HypLatent checkpoint is written (and, with --eval-only, read)"""
     data: str = ""
     """collection folder of the paired experts and baselines (empty: the one the autoencoder was trained on)"""
-    train_task_ids: tuple[int, ...] = ()
+    train_task_ids: tuple[int | str, ...] = ()
     """subset of the autoencoder's training tasks to train on (empty: all); the paper's ablations"""
     condition: Literal["raw", "cossin", "behavior"] = "raw"
     """condition: raw MDP parameters (paper), (cos, sin) of an Ant-Dir direction, or MetaWorld's tau_e (--embedding)"""
@@ -97,7 +98,7 @@ class Args:
     """seed of initialization, batches and noise"""
     eval_only: bool = False
     """skip training: evaluate the checkpoint at --out"""
-    test_task_ids: tuple[int, ...] = ()
+    test_task_ids: tuple[int | str, ...] = ()
     """held-out tasks to evaluate (empty: the suite's test tasks, unless --params)"""
     params: tuple[str, ...] = ()
     """evaluate at these MDP parameter values instead of tasks, e.g. 1.3 2.7 (velocities) or directions in radians"""
@@ -246,12 +247,13 @@ def validate(args: Args) -> tuple[dict, dict, list, list, dict | None]:
             raise SystemExit(f"{WHO}: --embedding: --condition behavior needs the embedding file of behavior_embed.py")
         if args.embedding and args.condition != "behavior":
             raise SystemExit(f"{WHO}: --embedding {args.embedding}: only read with --condition behavior")
-        for i in args.train_task_ids:
+        for i in (task_index(source["suite"], i, "--train-task-ids") for i in args.train_task_ids):
             if i not in source["train_task_ids"]:
                 raise SystemExit(
                     f"{WHO}: --train-task-ids {i}: not among the autoencoder's training tasks {source['train_task_ids']}"
                 )
-    train_ids = source["train_task_ids"] if args.eval_only else list(args.train_task_ids) or source["train_task_ids"]
+    requested = [task_index(source["suite"], i, "--train-task-ids") for i in args.train_task_ids]
+    train_ids = source["train_task_ids"] if args.eval_only else requested or source["train_task_ids"]
     condition = source["condition"] if args.eval_only else args.condition
     if args.params and args.test_task_ids:
         raise SystemExit(f"{WHO}: --params and --test-task-ids: give one of them")
@@ -267,7 +269,8 @@ def validate(args: Args) -> tuple[dict, dict, list, list, dict | None]:
     collection = load_collection(
         data, WHO, "--data" if args.data else f"--data (from {args.out if args.eval_only else args.ae})"
     )
-    test_ids = list(args.test_task_ids) or list(get_suite(source["suite"]).test_ids)
+    test_ids = [task_index(source["suite"], i, "--test-task-ids") for i in args.test_task_ids]
+    test_ids = test_ids or list(get_suite(source["suite"]).test_ids)
     if condition == "behavior":  # MTRL: the seen tasks, then the unseen ones that were collected (their experts' tau_e)
         test_ids = [i for i in test_ids if i in collection or args.test_task_ids]
         for i in train_ids + test_ids:

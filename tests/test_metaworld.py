@@ -1,6 +1,7 @@
 """The MetaWorld half: the suite and its fixed goals, the behaviour pieces, success-gated collection, eq. (7), and
 the chain sac_collect -> ae_train -> behavior_embed -> hyplatent_train --condition behavior -> MTRL table."""
 
+import importlib
 import json
 import math
 
@@ -37,6 +38,9 @@ def test_tasks_by_name_and_id():
         get_task("metaworld", "door-close")
     with pytest.raises(SystemExit, match="expected an integer id"):
         get_task("cheetah-vel", "door-open")
+    for script, arg in (("finetune_tdreg", "task_id"), ("hyplatent_train", "test_task_ids"), ("ae_train", "train_task_ids")):
+        annotation = importlib.import_module(script).Args.__annotations__[arg]  # every task argument takes names too
+        assert "str" in str(annotation), (script, arg)
 
 
 def test_episode_e_runs_on_goal_e():
