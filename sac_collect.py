@@ -15,6 +15,7 @@ import os
 import time
 from dataclasses import dataclass
 from functools import partial
+from typing import Literal
 
 import gymnasium as gym
 import metaworld.policies
@@ -61,6 +62,8 @@ class Args:
     """metaworld: the fixed goals, one goal-observable env per seed; training cycles them, each is evaluated once"""
     success_threshold: float = 1.0
     """metaworld: a task keeps checkpoints once its evaluated success rate over the goals reaches this (paper: 1)"""
+    keep: Literal["after-success", "successful"] = "after-success"
+    """metaworld: keep every checkpoint from the first success on (paper), or only those that reach the threshold"""
     scripted_steps: int = 0
     """metaworld: the first this many steps act with MetaWorld's scripted policy of the task (seeds the replay buffer)"""
     scripted_noise: float = 0.1
@@ -318,6 +321,8 @@ def main(args: Args) -> dict:
                     if steps_to_success[k] < 0:
                         steps_to_success[k] = step
                         print(f"{WHO}: {tasks[k].name} reached success {success:.2f} at step {step}", flush=True)
+                    if args.keep == "successful" and success < args.success_threshold:
+                        continue  # a later checkpoint that fails its goals is not an expert
                 ckpt = {"step": step, "params": params[k].clone(), "episode_returns": torch.tensor(returns[k]).float()}
                 if suite.has_success:
                     for name in ("success", "first_success", "trajectory", "success_states"):

@@ -1,6 +1,7 @@
 """The MetaWorld half: the suite and its fixed goals, the behaviour pieces, success-gated collection, eq. (7), and
 the chain sac_collect -> ae_train -> behavior_embed -> hyplatent_train --condition behavior -> MTRL table."""
 
+import dataclasses
 import importlib
 import json
 import math
@@ -115,6 +116,14 @@ def test_a_task_keeps_checkpoints_from_its_first_success(tmp_path, monkeypatch):
     assert out["files"] == [str(tmp_path / "data" / "metaworld" / "task_05.pt")]
     saved = json.loads((tmp_path / "data" / "metaworld" / "collect_5-0.json").read_text())
     assert saved["tasks"]["window-open"]["checkpoints"] == 0
+
+    # --keep successful: only the evaluations that reach the threshold (here the 3rd fails again)
+    calls.clear()
+    monkeypatch.setattr(sac_collect, "evaluate", lambda *a, **k: {**fake_evaluate(*a, **k), "success": np.array(
+        [[1.0, 1.0] if len(calls) in (2, 4, 5) else [0.0, 0.0], [0.0, 0.0]], dtype=np.float32)})  # fmt: skip
+    only = sac_collect.main(dataclasses.replace(args, keep="successful", out=str(tmp_path / "only")))
+    data = load_policies(only["files"][0], "test")
+    assert data["steps"].tolist() == [300, 500, 600] and data["success"].min().item() == 1.0
 
 
 def test_scripted_policies_solve_every_task_through_our_env():
