@@ -954,6 +954,15 @@ def write_text_atomic(path: str, text: str, who: str = "genhyper") -> None:
     write_atomic(path, write, who)
 
 
+def load_json(path: str, who: str, what: str):
+    """A JSON file another stage wrote (a table), or a one-line error naming it."""
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError) as e:
+        raise SystemExit(f"{who}: {path}: not a readable {what} ({type(e).__name__})")
+
+
 def write_json_atomic(path: str, obj, who: str = "genhyper") -> None:
     """Strict JSON (no bare NaN or Infinity: non-finite numbers become null), atomically."""
 

@@ -3,13 +3,12 @@
 # of hypformer_train.py runs that differ in --num-samples (one HypLatent checkpoint).  Writes: a PNG.
 #   for L in 8 16 32; do python hypformer_train.py --num-samples $L --out artifacts/hypformer_L$L.pt; done
 #   python plot_tokens.py artifacts/hypformer_L*_mtrl.json --out docs/tokens.png
-import json
 from dataclasses import dataclass
 
 import matplotlib
 import tyro
 
-from common import check_output, write_atomic
+from common import check_output, load_json, write_atomic
 
 matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
@@ -34,11 +33,7 @@ def validate(args: Args) -> list:
         raise SystemExit(f"{WHO}: --group {args.group!r}: expected seen or unseen")
     tables = []
     for path in args.tables:
-        try:
-            with open(path) as f:
-                table = json.load(f)
-        except (OSError, ValueError) as e:
-            raise SystemExit(f"{WHO}: {path}: not a readable MTRL JSON ({type(e).__name__})")
+        table = load_json(path, WHO, "MTRL JSON")
         if not isinstance(table, dict) or "num_samples" not in table or args.group not in table.get("overall", {}):
             raise SystemExit(f"{WHO}: {path}: not an MTRL table of hypformer_train.py with {args.group} tasks")
         if tables and (table["train_task_ids"], table["targets"]) != (tables[0]["train_task_ids"], tables[0]["targets"]):

@@ -5,14 +5,13 @@
 # sweep, Table I's test tasks, or both).  Writes: a PNG.
 #   python hyplatent_train.py --out artifacts/hyplatent.pt --eval-only --params $(seq 0.05 0.05 3)
 #   python plot_zeroshot.py artifacts/hyplatent_zeroshot_params.json artifacts/hyplatent_zeroshot.json --out docs/sweep.png
-import json
 from dataclasses import dataclass
 
 import matplotlib
 import numpy as np
 import tyro
 
-from common import check_output, get_suite, get_task, write_atomic
+from common import check_output, get_suite, get_task, load_json, write_atomic
 
 matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
@@ -34,11 +33,7 @@ def validate(args: Args) -> list:
     check_output(WHO, "--out", args.out, args.tables)
     tables = []
     for path in args.tables:
-        try:
-            with open(path) as f:
-                table = json.load(f)
-        except (OSError, ValueError) as e:
-            raise SystemExit(f"{WHO}: {path}: not a readable zero-shot JSON ({type(e).__name__})")
+        table = load_json(path, WHO, "zero-shot JSON")
         if not isinstance(table, dict) or not {"suite", "train_task_ids", "targets", "per_task"} <= set(table):
             raise SystemExit(
                 f"{WHO}: {path}: not a zero-shot table of hyplatent_train.py (suite, train_task_ids, targets, per_task)"
