@@ -419,6 +419,25 @@ def behavior_pieces(states: np.ndarray, actions: np.ndarray, first_success: int)
     return trajectory.astype(np.float32), np.concatenate(rows).astype(np.float32)
 
 
+def policies(actor: Actor, idx: list) -> Actor:
+    """Policies `idx` of a task-batched actor, as a task-batched actor of len(idx) (a copy; draws no random numbers)."""
+    hidden, obs_dim = actor.fc1.weight.shape[1:]
+    with torch.device("meta"):  # no initialization: every tensor is overwritten below
+        sub = Actor(obs_dim, actor.fc_mean.weight.shape[1], hidden, num_tasks=len(idx))
+    sub.to_empty(device=actor.fc1.weight.device)
+    index = torch.as_tensor(idx, device=actor.fc1.weight.device)
+    params = dict(actor.named_parameters())
+    sub.load_state_dict({name: t[index] if name in params else t for name, t in actor.state_dict().items()})
+    return sub
+
+
+def close_envs(pool: dict) -> None:
+    """Closes an evaluation pool {task: [env, ...]} that evaluate() filled."""
+    for built in pool.values():
+        for env in built:
+            env.close()
+
+
 @torch.no_grad()
 def evaluate(
     actor: Actor, tasks: list, episodes: int = 1, seed: int = 0, behavior: bool = False, chunk: int = 32, pool: dict = None
@@ -435,7 +454,7 @@ def evaluate(
     later groups (building a MetaWorld env costs about as much as 500 of its steps), and by later calls
     that pass the same `pool` {task: [env, ...]} (the caller closes those; without one they are closed here).
     """
-    device = next(actor.parameters()).device
+    device, batched = next(actor.parameters()).device, bool(_task_axis(actor))
     returns = np.zeros((len(tasks), episodes))
     first_success = np.full((len(tasks), episodes), -1)
     pieces = [[None] * episodes for _ in tasks]
@@ -449,6 +468,7 @@ def evaluate(
             if len(pool[tasks[k]]) == n:
                 pool[tasks[k]].append(make_env(tasks[k]))
             envs[k] = pool[tasks[k]][n]
+        policy = policies(actor, group) if batched else actor  # only the group's policies run
         for ep in range(episodes):
             for k in group:  # MetaWorld: goal e, whatever the environment ran before
                 goal = {"options": {"goal": ep % len(tasks[k].goals)}} if tasks[k].goals else {}
@@ -456,7 +476,8 @@ def evaluate(
             states, actions = {k: [obs[k].copy()] for k in group}, {k: [] for k in group}
             active, t = set(group), 0
             while active:
-                action = actor.act(torch.from_numpy(obs).unsqueeze(1).to(device)).squeeze(1).cpu().numpy()  # (K, act)
+                x = torch.from_numpy(obs[group]).unsqueeze(1).to(device)
+                action = dict(zip(group, policy.act(x).squeeze(1).cpu().numpy()))  # policy k -> its action
                 t += 1
                 for k in sorted(active):
                     next_obs, reward, terminated, truncated, info = envs[k].step(action[k])
@@ -472,9 +493,8 @@ def evaluate(
             if behavior:
                 for k in group:
                     pieces[k][ep] = behavior_pieces(np.stack(states[k]), np.stack(actions[k]), first_success[k, ep])
-    for built in pool.values() if own_pool else []:
-        for env in built:
-            env.close()
+    if own_pool:
+        close_envs(pool)
     if not behavior:
         return returns
     return {
@@ -765,6 +785,21 @@ def success_stats(success: np.ndarray) -> dict:
     return {"avg": float(success.mean()), "top-5": float(ranked[:5].mean()), "top-10": float(ranked[:10].mean())}
 
 
+def embedding_rows(ae: dict, collection: dict, embedding: dict, task_ids: list) -> tuple[torch.Tensor, torch.Tensor]:
+    """(ascending autoencoder row indices, tau_e (M, C)) of `task_ids`' checkpoints in the embedding's training
+    split: the (tau_e, latent) pairs HypLatent and HypFormer train on. Those the embedding held out stay out
+    (they condition the MTRL evaluation)."""
+    # checkpoint index of each autoencoder row within its task's file (rows are tasks in order, then checkpoints)
+    ckpt_of_row = [j for i in ae["train_task_ids"] for j in range(len(collection[i]["params"]))]
+    rows = [
+        r
+        for r, (i, j) in enumerate(zip(ae["task_index"].tolist(), ckpt_of_row))
+        if i in task_ids and j in embedding["train"][i]
+    ]
+    tau_e = torch.stack([embedding["tau_e"][ae["task_index"][r].item()][ckpt_of_row[r]] for r in rows]).float()
+    return torch.tensor(rows, dtype=torch.long), tau_e
+
+
 def mtrl_table(ckpt: dict, collection: dict, embedding: dict, targets: list, generators: dict, args, origin: dict):
     """The MTRL table (paper VII-C). For every seen task (conditioned on tau_e of its held-out checkpoints) and unseen
     task (tau_e of its experts), --eval-samples policies of each generator {row name: fn(conditions, noise seed) ->
@@ -864,9 +899,12 @@ def flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
-def check_args(who: str, args, at_least: dict = (), positive: tuple = (), non_negative: tuple = (), unit: tuple = ()) -> None:
+def check_args(
+    who: str, args, at_least: dict = (), positive: tuple = (), non_negative: tuple = (), unit: tuple = (), coverage: tuple = ()
+) -> None:
     """One-line errors for numbers out of range: `at_least` {name: minimum} for counts, `positive` for
-    rates that must be > 0, `non_negative` for weights that may be 0 (off), `unit` for fractions in [0, 1]."""
+    rates that must be > 0, `non_negative` for weights that may be 0 (off), `unit` for fractions in [0, 1],
+    `coverage` for interval coverages in (0, 1)."""
     for name, minimum in dict(at_least).items():
         if getattr(args, name) < minimum:
             raise SystemExit(f"{who}: {flag(name)} {getattr(args, name)}: expected an integer >= {minimum}")
@@ -879,6 +917,9 @@ def check_args(who: str, args, at_least: dict = (), positive: tuple = (), non_ne
     for name in unit:
         if not 0 <= getattr(args, name) <= 1:
             raise SystemExit(f"{who}: {flag(name)} {getattr(args, name)}: expected a number in [0, 1]")
+    for name in coverage:
+        if not 0 < getattr(args, name) < 1:
+            raise SystemExit(f"{who}: {flag(name)} {getattr(args, name)}: expected a coverage in (0, 1), e.g. 0.95")
 
 
 def check_output(who: str, arg: str, path: str, inputs: tuple = ()) -> None:

@@ -26,6 +26,7 @@ from common import (
     check_finite,
     check_output,
     collection_files,
+    embedding_rows,
     fingerprint,
     get_suite,
     load_artifact,
@@ -165,17 +166,14 @@ def validate(args: Args) -> tuple[dict, dict, dict, dict]:
         WHO,
         args,
         at_least={**dict.fromkeys(("num_samples", "d_model", "nhead", "mlp_hidden", "iterations", "eval_samples"), 1),
-                  **dict.fromkeys(("log_every", "state_every"), 1), "batch_size": 1},
+                  **dict.fromkeys(("log_every", "state_every"), 1), "batch_size": 1, "ci_reps": 100},
         positive=("lr",),
         non_negative=("weight_decay", "lambda_sim", "lambda_res", "lambda_c"),
         unit=("dropout",),
+        coverage=("ci",),
     )  # fmt: skip
     if args.d_model % args.nhead:
         raise SystemExit(f"{WHO}: --nhead {args.nhead}: must divide --d-model {args.d_model}")
-    if not 0 < args.ci < 1 or args.ci_reps < 100:
-        raise SystemExit(
-            f"{WHO}: --ci {args.ci} / --ci-reps {args.ci_reps}: expected a coverage in (0, 1) and >= 100 resamples"
-        )
     hyplatent = load_artifact(args.hyplatent, "hyplatent", ("generator", "decoder", "condition", "train_task_ids"), who=WHO)
     if hyplatent["condition"] != "behavior":
         raise SystemExit(
@@ -222,17 +220,6 @@ def sample_latents(generator: Generator, noise_dim: int, tau_e: torch.Tensor, nu
 # ----------------------------------------------------------------------------------------------
 # Training: eq. (11) on the seen tasks' training checkpoints (the checkpoints the embedding held out stay out)
 # ----------------------------------------------------------------------------------------------
-def training_pairs(ae: dict, collection: dict, embedding: dict, seen: list) -> tuple[torch.Tensor, torch.Tensor]:
-    """(tau_e (M, C), Z_gt (M, latent_dim)) of the seen tasks' training checkpoints."""
-    # checkpoint index of each autoencoder row within its task's file (rows are tasks in order, then checkpoints)
-    ckpt_of_row = [j for i in ae["train_task_ids"] for j in range(len(collection[i]["params"]))]
-    rows = [
-        r for r, (i, j) in enumerate(zip(ae["task_index"].tolist(), ckpt_of_row)) if i in seen and j in embedding["train"][i]
-    ]
-    tau = torch.stack([embedding["tau_e"][ae["task_index"][r].item()][ckpt_of_row[r]] for r in rows]).float()
-    return tau, ae["latents"][rows].flatten(1).float()
-
-
 def source_paths(args: Args, hyplatent: dict) -> tuple[str, str, str]:
     """The autoencoder, embedding and collection read: the arguments, or those the HypLatent checkpoint names."""
     return args.ae or hyplatent.get("ae", ""), args.embedding or hyplatent["embedding"], args.data or hyplatent["data"]
@@ -240,7 +227,8 @@ def source_paths(args: Args, hyplatent: dict) -> tuple[str, str, str]:
 
 def train(args: Args, hyplatent: dict, ae: dict, collection: dict, embedding: dict) -> tuple[HypFormer, dict]:
     seen = hyplatent["train_task_ids"]
-    tau_all, z_all = training_pairs(ae, collection, embedding, seen)
+    rows, tau_all = embedding_rows(ae, collection, embedding, seen)  # (tau_e, Z_gt) pairs of the seen tasks
+    z_all = ae["latents"][rows].flatten(1).float()
     torch.manual_seed(args.seed)
     model_args = {"latent_dim": z_all.shape[1], "cond_dim": tau_all.shape[1], "d_model": args.d_model, "nhead": args.nhead,
                   "mlp_hidden": args.mlp_hidden, "dropout": args.dropout}  # fmt: skip

@@ -33,6 +33,7 @@ from common import (
     check_finite,
     check_output,
     collection_files,
+    embedding_rows,
     evaluate,
     fingerprint,
     flatten_params,
@@ -202,14 +203,12 @@ def validate(args: Args) -> tuple[dict, dict, list, list, dict | None]:
     the seen tasks, then the unseen ones) and the behaviour embedding (None unless --condition behavior).
     """
     counts = ("iterations", "g_steps", "eval_samples", "eval_episodes", "log_every", "state_every")
-    at_least = {**dict.fromkeys(counts, 1), "batch_size": 2}  # BatchNorm needs two samples
+    at_least = {**dict.fromkeys(counts, 1), "batch_size": 2, "ci_reps": 100}  # BatchNorm needs two samples
     if args.noise_dim is not None and args.noise_dim < 1:
         raise SystemExit(f"{WHO}: --noise-dim {args.noise_dim}: expected an integer >= 1")
-    check_args(WHO, args, at_least, positive=("lr", "real_label"), non_negative=("lambda_recon", "lambda_reg"))
-    if not 0 < args.ci < 1:
-        raise SystemExit(f"{WHO}: --ci {args.ci}: expected a coverage in (0, 1), e.g. 0.95")
-    if args.ci_reps < 100:
-        raise SystemExit(f"{WHO}: --ci-reps {args.ci_reps}: expected an integer >= 100")
+    check_args(
+        WHO, args, at_least, positive=("lr", "real_label"), non_negative=("lambda_recon", "lambda_reg"), coverage=("ci",)
+    )
     if args.real_label > 1:
         raise SystemExit(f"{WHO}: --real-label {args.real_label}: expected a number in (0, 1]")
     if not args.generator_widths or min(args.generator_widths) < 1:
@@ -310,17 +309,12 @@ def validate(args: Args) -> tuple[dict, dict, list, list, dict | None]:
 # ----------------------------------------------------------------------------------------------
 def train(args: Args, ae: dict, collection: dict, train_ids: list, embedding: dict | None) -> dict:
     """Algorithm 1 on the autoencoder's latents of `train_ids`; writes the checkpoint to --out and returns it.
-    With a behaviour embedding, each latent is paired with its checkpoint's tau_e, and the checkpoints the
-    embedding held out stay out (they condition the MTRL evaluation)."""
+    With a behaviour embedding, each latent is paired with its checkpoint's tau_e (common.embedding_rows)."""
     suite = ae["suite"]
-    rows = torch.isin(ae["task_index"], torch.tensor(train_ids))
-    # checkpoint index of each autoencoder row within its task's file (rows are tasks in order, then checkpoints)
-    ckpt_of_row = torch.cat([torch.arange(len(collection[i]["params"])) for i in ae["train_task_ids"]])
     if embedding is not None:
-        held = [(i, j) for i in train_ids for j in embedding["holdout"][i]]
-        rows &= ~torch.tensor([(int(i), int(j)) in held for i, j in zip(ae["task_index"], ckpt_of_row)])
-        cond_all = torch.stack([embedding["tau_e"][int(i)][j] for i, j in zip(ae["task_index"][rows], ckpt_of_row[rows])])
+        rows, cond_all = embedding_rows(ae, collection, embedding, train_ids)
     else:
+        rows = torch.isin(ae["task_index"], torch.tensor(train_ids))
         cond_all = encode_condition(ae["task_params"][rows].float(), args.condition)  # (M, cond_dim)
     z_real_all = ae["latents"][rows].flatten(1)  # (M, 2 * latent_dim)
     torch.manual_seed(args.seed)

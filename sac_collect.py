@@ -32,6 +32,7 @@ from common import (
     check_args,
     check_output,
     check_sac_args,
+    close_envs,
     evaluate,
     flatten_params,
     get_suite,
@@ -395,8 +396,7 @@ def main(args: Args) -> dict:
     if os.path.exists(state_path):
         os.remove(state_path)
     envs.close()
-    for env in (e for built in eval_envs.values() for e in built):
-        env.close()
+    close_envs(eval_envs)
     for w in writers:
         w.close()
     return {"files": files, "sps": report["sps"], "update_sps": report["update_sps"], "report": report}

@@ -138,6 +138,19 @@ def test_evaluate_is_deterministic_and_batched():
     batched = Actor(17, 6, 32, num_tasks=2)
     single = load_flat_params(Actor(17, 6, 32), flatten_params(batched)[1])
     assert np.allclose(evaluate(batched, tasks, 1, 5)[1], evaluate(single, tasks[1:], 1, 5)[0])
+    # groups of `chunk` run only their own policies: chunk 1 gives the chunk-32 returns
+    assert np.array_equal(evaluate(batched, tasks, 1, 5, chunk=1), evaluate(batched, tasks, 1, 5))
+
+
+def test_policies_selects_slices_without_drawing_random_numbers():
+    torch.manual_seed(0)
+    batched = Actor(17, 6, 32, action_low=[-2.0] * 6, action_high=[2.0] * 6, num_tasks=5)
+    rng = torch.random.get_rng_state()
+    sub = common.policies(batched, [3, 0])
+    assert torch.equal(rng, torch.random.get_rng_state())  # evaluation leaves a training run's random stream alone
+    x = torch.randn(5, 4, 17)
+    assert torch.equal(sub.act(x[[3, 0]]), batched.act(x)[[3, 0]])
+    assert torch.equal(flatten_params(sub), flatten_params(batched)[[3, 0]])
 
 
 def test_artifacts_are_atomic_and_checked(tmp_path):
@@ -221,6 +234,8 @@ def test_check_args_names_the_flag_and_the_range():
         common.check_args("t", args, non_negative=("weight",))
     with pytest.raises(SystemExit, match=r"^t: --gamma 1.5: expected a number in \[0, 1\]$"):
         common.check_args("t", args, unit=("gamma",))
+    with pytest.raises(SystemExit, match=r"^t: --gamma 1.5: expected a coverage in \(0, 1\), e.g. 0.95$"):
+        common.check_args("t", args, coverage=("gamma",))
     common.check_args("t", args, at_least={"ok": 3})
 
 
