@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Preset: the paper's Ant-Dir configuration (Table I, 45 training tasks): SAC experts for 500k steps, then a
+# checkpoint every 500 steps, 500 per task; the autoencoder, HypLatent and the zero-shot table on the 5 test tasks;
+# fine-tuning from the generated policy of every test task. Cost: README "Presets". Every stage resumes: run it again
+# after a stop. PY picks the interpreter (PY=echo prints the commands), OUT the folder, EXTRA adds flags to every
+# stage (e.g. EXTRA="--no-cuda"). Spread the collection over Slurm with launch_collect.py (README "Fan-out").
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PY:-python}
+OUT=${OUT:-paper/ant-dir}
+EXTRA=${EXTRA:-}
+TRAIN="0 1 2 3 4 5 7 8 9 10 11 12 13 14 15 16 18 19 20 21 22 24 25 26 27 28 29 31 32 33 34 35 36 37 38 39 40 42 43 44 45 46 47 48 49"
+
+$PY sac_collect.py --suite ant-dir --task-ids $TRAIN --total-timesteps 750000 --save-after 500000 --save-every 500 \
+    --num-checkpoints 500 --out "$OUT/data" --runs-dir "$OUT/runs" $EXTRA
+$PY ae_train.py --data "$OUT/data/ant-dir" --out "$OUT/ae.pt" --runs-dir "$OUT/runs" $EXTRA
+$PY hyplatent_train.py --ae "$OUT/ae.pt" --condition cossin --out "$OUT/hyplatent.pt" --runs-dir "$OUT/runs" $EXTRA
+for t in 6 17 23 30 41; do
+    $PY finetune_tdreg.py --task-id $t --policy "$OUT/hyplatent_generated/task_$t.pt" --out "$OUT/finetune_task$t.pt" \
+        --runs-dir "$OUT/runs" $EXTRA
+done
