@@ -125,6 +125,8 @@ class Args:
     """torch.backends.cudnn.deterministic (CleanRL's flag)"""
     compile: bool = False
     """torch.compile the batched SAC update (LeanRL's pattern); off by default: compiling takes 30-60 s on a CPU"""
+    cudagraphs: bool = False
+    """with --compile on CUDA: compile in "reduce-overhead" mode, which replays the update as a CUDA graph"""
     check_only: bool = False
     """check the arguments and the output folder, then exit without training (launch_collect.py uses it)"""
 
@@ -168,6 +170,10 @@ def validate(args: Args) -> list:
         raise SystemExit(f"{WHO}: --goal-seeds {list(args.goal_seeds)}: repeated goal seed")
     if not suite.has_success and args.scripted_steps:
         raise SystemExit(f"{WHO}: --scripted-steps: only metaworld has scripted policies, not {args.suite}")
+    if args.cudagraphs and not args.compile:
+        raise SystemExit(f"{WHO}: --cudagraphs: needs --compile (the graph is captured by torch.compile)")
+    if args.cudagraphs and not (args.cuda and torch.cuda.is_available()):
+        raise SystemExit(f"{WHO}: --cudagraphs: needs a CUDA device (--cuda, and torch sees none here)")
     check_sac_args(WHO, args)
     check_args(
         WHO,
@@ -238,7 +244,8 @@ def main(args: Args) -> dict:
     scripted = [scripted_policy(t) for t in tasks] if args.scripted_steps else []
     eval_envs = {}  # evaluation environments, built at the first evaluation and reused by every later one
 
-    update = torch.compile(sac_update) if args.compile else sac_update  # same function, traced and fused
+    # the same function, traced and fused; --cudagraphs: also captured once and replayed as a CUDA graph
+    update = torch.compile(sac_update, mode="reduce-overhead" if args.cudagraphs else None) if args.compile else sac_update
 
     # --- resume: a killed run continues from its last saved state ---
     torch.manual_seed(args.seed)

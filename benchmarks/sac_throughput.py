@@ -4,6 +4,7 @@
 #   - alone:    the same SAC on one task (K = 1), steps per second; one-at-a-time for K tasks costs K x that
 #   - matmul:   this machine's dense fp32 matmul throughput (torch.mm, n x n)
 #   - compiled: the batched run again with sac_collect.py --compile (torch.compile of the update), same run
+#   - graphed:  on a CUDA device, the batched run again with --compile --cudagraphs (the update replayed as a CUDA graph)
 # and prints the ratio batched / one-at-a-time and the fraction of the matmul throughput the batched
 # update reaches, from its FLOP count (update speed leaves out the first updates, which compile).
 # Ratios from one run are comparable; absolute numbers are not.
@@ -43,12 +44,16 @@ class Args:
 
 
 def matmul_gflops(n: int, seconds: float = 2.0) -> float:
-    a, b = torch.randn(n, n), torch.randn(n, n)
+    """Dense fp32 matmul throughput on the device the collector picks (CUDA when available, as --cuda's default)."""
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
     torch.mm(a, b)
     reps, start = 0, time.perf_counter()
     while time.perf_counter() - start < seconds:
         torch.mm(a, b)
         reps += 1
+    if device == "cuda":
+        torch.cuda.synchronize()  # kernels run asynchronously: count them once finished
     return 2 * n**3 * reps / (time.perf_counter() - start) / 1e9
 
 
@@ -65,7 +70,9 @@ def update_flops(obs_dim: int, act_dim: int, hidden: int, batch_size: int) -> fl
     return (5 * f_a + 14 * f_q) * batch_size
 
 
-def steps_per_second(args: Args, hidden: int, task_ids: tuple, folder: str, compile: bool = False) -> float:
+def steps_per_second(
+    args: Args, hidden: int, task_ids: tuple, folder: str, compile: bool = False, cudagraphs: bool = False
+) -> float:
     total = args.warmup_steps + args.update_steps
     run = sac_collect.Args(
         suite=args.suite,
@@ -82,6 +89,7 @@ def steps_per_second(args: Args, hidden: int, task_ids: tuple, folder: str, comp
         out=folder,
         runs_dir=os.path.join(folder, "runs"),
         compile=compile,
+        cudagraphs=cudagraphs,
     )
     return sac_collect.main(run)["update_sps"]
 
@@ -103,6 +111,11 @@ def main(args: Args) -> list:
                 if args.compile
                 else None
             )
+            graphed = (
+                steps_per_second(args, hidden, tuple(range(args.num_tasks)), os.path.join(tmp, "graphed"), True, True)
+                if args.compile and torch.cuda.is_available()
+                else None
+            )
         task_steps = batched * args.num_tasks
         achieved = task_steps * update_flops(obs_dim, act_dim, hidden, args.batch_size) / 1e9
         rows.append(
@@ -114,23 +127,26 @@ def main(args: Args) -> list:
                 "gflops": achieved,
                 "matmul_fraction": achieved / gflops,
                 "compiled_task_steps_per_s": compiled * args.num_tasks if compiled else None,
+                "graphed_task_steps_per_s": graphed * args.num_tasks if graphed else None,
             }
         )
     print(
-        f"\n{args.suite}, K = {args.num_tasks} tasks, batch {args.batch_size}, {torch.get_num_threads()} threads; "
+        f"\n{args.suite}, K = {args.num_tasks} tasks, batch {args.batch_size}, {torch.get_num_threads()} threads, "
+        f"{torch.cuda.get_device_name() if torch.cuda.is_available() else 'CPU'}; "
         f"dense matmul ({args.matmul_size}^3 fp32): {gflops:.1f} GFLOP/s"
     )
     print(
         "| hidden | batched task-steps/s | one task alone steps/s | ratio batched / one-at-a-time "
-        "| update GFLOP/s | of matmul | batched, --compile | compiled / plain |"
+        "| update GFLOP/s | of matmul | batched, --compile | compiled / plain | --compile --cudagraphs | graphed / plain |"
     )
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        compiled = r["compiled_task_steps_per_s"]
-        speedup = f"{compiled:.0f} | {compiled / r['batched_task_steps_per_s']:.2f} |" if compiled else "– | – |"
+        speedup = ""
+        for fast in (r["compiled_task_steps_per_s"], r["graphed_task_steps_per_s"]):
+            speedup += f" {fast:.0f} | {fast / r['batched_task_steps_per_s']:.2f} |" if fast else " – | – |"
         print(
             f"| {r['hidden']} | {r['batched_task_steps_per_s']:.0f} | {r['alone_steps_per_s']:.0f} | {r['ratio']:.2f} | "
-            f"{r['gflops']:.1f} | {r['matmul_fraction']:.0%} | {speedup}"
+            f"{r['gflops']:.1f} | {r['matmul_fraction']:.0%} |{speedup}"
         )
     return rows
 

@@ -265,6 +265,8 @@ def test_ant_dir_end_to_end_tiny(tmp_path, run):
         ({"learning_starts": 1000}, "--learning-starts 1000: expected fewer than --total-timesteps 1000"),
         ({"learning_starts": -1}, "--learning-starts -1: expected an integer >= 0"),
         ({"out": "/proc/genhyper"}, "--out /proc/genhyper/cheetah-vel/task_00.pt: cannot write in /proc"),
+        ({"cudagraphs": True}, "--cudagraphs: needs --compile"),
+        ({"cudagraphs": True, "compile": True, "cuda": False}, "--cudagraphs: needs a CUDA device"),
     ],
 )
 def test_bad_arguments_fail_before_training(tmp_path, override, message):
