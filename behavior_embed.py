@@ -277,9 +277,10 @@ def judge(model, norm_traj, norm_states, collection: dict, splits: dict, tau: di
 def report(metrics: dict, collection: dict, seen: list, unseen: list) -> str:
     lines = ["| task | name | held-out retrieval | task id (nearest neighbour) |", "|---|---|---|---|"]
     for i in seen + unseen:
-        m = metrics["per_task"][i]
+        m = metrics["per_task"].get(i, {})  # a single unseen task has no other unseen task to be told apart from
         retrieval = f"{m['retrieval']:.2f}" if "retrieval" in m else "– (unseen)"
-        lines.append(f"| {i} | {collection[i]['task']['name']} | {retrieval} | {m['task_id']:.2f} |")
+        task_id = f"{m['task_id']:.2f}" if "task_id" in m else "– (one unseen task)"
+        lines.append(f"| {i} | {collection[i]['task']['name']} | {retrieval} | {task_id} |")
     lines.append(f"| **seen** | | **{metrics['retrieval']:.2f}** (chance {metrics['retrieval_chance']:.3f}) | "
                  f"**{metrics['task_id']:.2f}** (chance {metrics['task_id_chance']:.3f}) |")  # fmt: skip
     if "unseen_task_id" in metrics:

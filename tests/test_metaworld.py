@@ -87,6 +87,15 @@ def test_contrastive_loss_on_a_known_batch():
     assert behavior_embed.contrastive_loss(swapped).item() == pytest.approx(math.log(1 + math.exp(2)))
 
 
+def test_embedding_report_with_a_single_unseen_task():
+    """One unseen task has no other unseen task to be told apart from: its cell says so instead of failing."""
+    metrics = {"per_task": {0: {"retrieval": 0.5, "task_id": 1.0}}, "retrieval": 0.5, "retrieval_chance": 0.25,
+               "task_id": 1.0, "task_id_chance": 1.0}  # fmt: skip
+    collection = {0: {"task": {"name": "window-open"}}, 8: {"task": {"name": "drawer-close"}}}
+    table = behavior_embed.report(metrics, collection, [0], [8])
+    assert "| 8 | drawer-close | – (unseen) | – (one unseen task) |" in table and "**unseen**" not in table
+
+
 def test_a_task_keeps_checkpoints_from_its_first_success(tmp_path, monkeypatch):
     """Success bookkeeping with a scripted evaluation: task 0 first succeeds at the 2nd evaluation, task 1 never.
     Task 0 keeps checkpoints from then on, task 1 gets no file but a line in the report."""
