@@ -194,7 +194,7 @@ def train(args: Args, collection: dict, splits: dict, seen: list) -> tuple[Behav
     device = pick_device(args.cuda, args.torch_deterministic)
     model.to(device)
     x, y = norm_traj(traj).to(device), norm_states(states).to(device)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay, fused=True)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(
         optimizer, T_0=args.restart_epochs, T_mult=args.restart_mult
     )

@@ -238,7 +238,9 @@ def train(args: Args, hyplatent: dict, ae: dict, collection: dict, embedding: di
     model.to(device)
     generator.to(device)
     tau_all, z_all = tau_all.to(device), z_all.to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=args.lr, betas=(0.5, 0.999), weight_decay=args.weight_decay)
+    optimizer = torch.optim.Adam(
+        model.parameters(), lr=args.lr, betas=(0.5, 0.999), weight_decay=args.weight_decay, fused=True
+    )
     stateful = {"model": model, "optimizer": optimizer}
     state_path = outputs_of(args)["state"]
     inputs = fingerprint([args.hyplatent, *source_paths(args, hyplatent)[:2]])
