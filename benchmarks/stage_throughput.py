@@ -1,0 +1,134 @@
+# Benchmark: what fraction of this machine's dense matmul throughput each training stage after collection reaches
+# (the collector's own figure is benchmarks/sac_throughput.py). Every stage runs its own main() at its default model
+# sizes on a small input built here (2-3 tasks, a few checkpoints; a training step samples its batch with
+# replacement, so its cost does not depend on how many checkpoints there are), twice: with --steps N and N + n.
+# Loading and evaluation cost the same in both runs, so their difference is n training steps:
+#   - seconds per step: the difference of the two runs' wall times, over n
+#   - FLOPs per step:   the difference of torch's FlopCounterMode counts (matmuls, forward and backward) of two runs
+#                       with N and N + 2 steps, over 2
+# and prints steps/s, GFLOP/s and the fraction of the dense matmul throughput, measured right before and after each
+# stage (the mean of the two; on a shared machine the load drifts). Ratios are comparable; absolute numbers are not.
+# Runs on CUDA when torch sees it (--cuda).
+#   python benchmarks/stage_throughput.py --steps 20
+import contextlib
+import io
+import os
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+
+import torch
+import tyro
+from torch.utils.flop_counter import FlopCounterMode
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from sac_throughput import matmul_gflops  # noqa: E402
+
+import ae_train  # noqa: E402
+import behavior_embed  # noqa: E402
+import hypformer_train  # noqa: E402
+import hyplatent_train  # noqa: E402
+import sac_collect  # noqa: E402
+
+STAGES = ("ae_train", "hyplatent_train", "behavior_embed", "hypformer_train")
+
+
+@dataclass
+class Args:
+    steps: int = 20
+    """n, the timed training steps (per stage: the difference between its two runs)"""
+    base_steps: int = 3
+    """N, the steps of the shorter run (its loading, warm-up and evaluation cancel out)"""
+    matmul_size: int = 1024
+    """n of the n x n matmul that measures dense throughput"""
+    stages: tuple[str, ...] = STAGES
+    """stages to measure"""
+
+
+def quiet_main(module, args) -> None:
+    with contextlib.redirect_stdout(io.StringIO()):
+        module.main(args)
+
+
+def inputs(folder: str) -> None:
+    """Small MuJoCo and MetaWorld collections at the default actor size (hidden 128)."""
+    tiny = dict(hidden=128, total_timesteps=700, learning_starts=300, save_after=500, save_every=25, num_checkpoints=8,
+                eval_episodes=1, out=os.path.join(folder, "data"), runs_dir=os.path.join(folder, "runs"))  # fmt: skip
+    quiet_main(sac_collect, sac_collect.Args(suite="cheetah-vel", task_ids=(0, 20), **tiny))
+    quiet_main(sac_collect, sac_collect.Args(suite="metaworld", task_ids=("window-open", "button-press", "drawer-close"),
+               scripted_steps=400, success_threshold=0.0, **tiny))  # fmt: skip
+
+
+def stage_args(stage: str, folder: str, steps: int, tag: str):
+    """The stage's Args at its defaults, on this benchmark's inputs, with `steps` training steps, writing to tag."""
+    data, runs = os.path.join(folder, "data"), os.path.join(folder, "runs")
+    out = os.path.join(folder, f"{stage}_{tag}.pt")
+    if stage == "ae_train":
+        return ae_train.Args(data=f"{data}/cheetah-vel", out=out, steps=steps, eval_episodes=1, runs_dir=runs)
+    if stage == "hyplatent_train":
+        return hyplatent_train.Args(ae=f"{folder}/ae_mujoco.pt", out=out, iterations=steps, eval_samples=1,
+                                    eval_episodes=1, ci_reps=100, runs_dir=runs)  # fmt: skip
+    if stage == "behavior_embed":
+        return behavior_embed.Args(data=f"{data}/metaworld", out=out, epochs=steps, holdout_every=2, runs_dir=runs)
+    return hypformer_train.Args(hyplatent=f"{folder}/hyplatent_mw.pt", out=out, iterations=steps, eval_samples=1,
+                                pca_tasks=("window-open",), ci_reps=100, runs_dir=runs)  # fmt: skip
+
+
+def upstream(folder: str) -> None:
+    """The artifacts the later stages read: an autoencoder per suite, the embedding, a behaviour-conditioned HypLatent."""
+    data, runs = os.path.join(folder, "data"), os.path.join(folder, "runs")
+    quiet_main(ae_train, ae_train.Args(data=f"{data}/cheetah-vel", out=f"{folder}/ae_mujoco.pt", steps=5, runs_dir=runs))
+    quiet_main(ae_train, ae_train.Args(data=f"{data}/metaworld", out=f"{folder}/ae_mw.pt", steps=5, runs_dir=runs))
+    quiet_main(behavior_embed, behavior_embed.Args(data=f"{data}/metaworld", out=f"{folder}/embed_mw.pt", epochs=3,
+                                                   holdout_every=2, runs_dir=runs))  # fmt: skip
+    quiet_main(hyplatent_train, hyplatent_train.Args(ae=f"{folder}/ae_mw.pt", condition="behavior",
+               embedding=f"{folder}/embed_mw.pt", out=f"{folder}/hyplatent_mw.pt", iterations=5, eval_samples=1,
+               ci_reps=100, runs_dir=runs))  # fmt: skip
+
+
+def measure(stage: str, folder: str, args: Args) -> dict:
+    module = sys.modules[stage]
+    flops = []
+    for steps in (args.base_steps, args.base_steps + 2):
+        with FlopCounterMode(display=False) as counter:
+            quiet_main(module, stage_args(stage, folder, steps, f"flops{steps}"))
+        flops.append(counter.get_total_flops())
+    seconds = []
+    for steps in (args.base_steps, args.base_steps + args.steps):
+        start = time.perf_counter()
+        quiet_main(module, stage_args(stage, folder, steps, f"time{steps}"))
+        seconds.append(time.perf_counter() - start)
+    step_seconds = max(seconds[1] - seconds[0], 1e-9) / args.steps
+    step_flops = (flops[1] - flops[0]) / 2
+    return {"stage": stage, "steps_per_s": 1 / step_seconds, "gflop_per_step": step_flops / 1e9,
+            "gflops": step_flops / step_seconds / 1e9}  # fmt: skip
+
+
+def main(args: Args) -> list:
+    for stage in args.stages:
+        if stage not in STAGES:
+            raise SystemExit(f"stage_throughput: --stages {stage}: expected some of {list(STAGES)}")
+    if args.steps < 1 or args.base_steps < 1:
+        raise SystemExit(f"stage_throughput: --steps {args.steps} / --base-steps {args.base_steps}: expected >= 1")
+    rows = []
+    with tempfile.TemporaryDirectory() as folder:
+        inputs(folder)
+        upstream(folder)
+        for stage in args.stages:
+            before = matmul_gflops(args.matmul_size)
+            rows.append(measure(stage, folder, args))
+            rows[-1]["matmul_gflops"] = (before + matmul_gflops(args.matmul_size)) / 2
+            print(f"{stage}: {rows[-1]['steps_per_s']:.2f} steps/s", flush=True)
+    device = torch.cuda.get_device_name() if torch.cuda.is_available() else "CPU"
+    print(f"\n{device}, {torch.get_num_threads()} threads, dense matmul {args.matmul_size}^3 fp32")
+    print("| stage | steps/s (behavior_embed: epochs/s) | GFLOP per step | GFLOP/s | matmul GFLOP/s | of matmul |")
+    print("|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['stage']} | {r['steps_per_s']:.2f} | {r['gflop_per_step']:.2f} | {r['gflops']:.1f} | "
+              f"{r['matmul_gflops']:.1f} | {r['gflops'] / r['matmul_gflops']:.0%} |")  # fmt: skip
+    return rows
+
+
+if __name__ == "__main__":
+    main(tyro.cli(Args))
