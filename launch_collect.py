@@ -19,8 +19,8 @@ COLLECT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sac_collect.
 
 @dataclass
 class Args:
-    task_ids: tuple[int, ...]
-    """tasks to collect; the arguments after `--` go to every sac_collect.py job unchanged"""
+    task_ids: tuple[int | str, ...]
+    """tasks to collect (ids, or MetaWorld names); the arguments after `--` go to every sac_collect.py job unchanged"""
     tasks_per_job: int = 1
     """tasks one job trains together (sac_collect.py batches them)"""
     cluster: Literal["auto", "slurm", "local"] = "auto"
