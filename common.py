@@ -14,6 +14,7 @@ import os
 import re
 import shutil
 import tempfile
+import time
 import warnings
 from dataclasses import dataclass
 
@@ -815,7 +816,8 @@ def mtrl_table(ckpt: dict, collection: dict, embedding: dict, targets: list, gen
     random_actor = Actor(**ckpt["actor_args"])
     rows = [*generators, "retrieval", "random actor", "conditioning experts"]
     per_task, generated, runs = {}, {name: {} for name in generators}, {name: [] for name in rows}
-    for task in targets:
+    start = time.time()
+    for done, task in enumerate(targets, 1):
         i, key = task.index, str(task.index)
         source = embedding["holdout"][i] if i in seen else list(range(len(collection[i]["params"])))
         cond_ckpt = [source[n % len(source)] for n in range(args.eval_samples)]  # cycle the conditioning checkpoints
@@ -854,6 +856,9 @@ def mtrl_table(ckpt: dict, collection: dict, embedding: dict, targets: list, gen
             [float(own.mean())] * 2,
         )
         runs["conditioning experts"].append(own)
+        per = (time.time() - start) / done  # seconds per task so far
+        print(f"MTRL {done}/{len(targets)} {task.name}: {len(flat)} policies x {len(task.goals)} goals | "
+              f"{per:.0f} s per task | ETA {per * (len(targets) - done) / 60:.1f} min", flush=True)  # fmt: skip
 
     def pct(x: float) -> str:
         return f"{100 * x:.1f}"
