@@ -38,11 +38,15 @@ $PY hypformer_train.py --hyplatent "$OUT/hyplatent_mw.pt" --out "$OUT/hypformer.
     --ci-reps 200 --pca-tasks window-open --runs-dir "$OUT/runs" --cuda
 $PY - "$OUT" <<'EOF'
 import glob, sys, torch
+def devices(obj):  # every tensor's device, however deep (state dicts sit inside the checkpoints)
+    if torch.is_tensor(obj):
+        return {obj.device.type}
+    values = obj.values() if isinstance(obj, dict) else obj if isinstance(obj, (list, tuple)) else []
+    return set().union(*map(devices, values))
 files = [f for f in glob.glob(f"{sys.argv[1]}/**/*.pt", recursive=True) if "/runs/" not in f]
 for f in files:  # artifacts hold CPU tensors: each loads with no GPU mapping
-    obj = torch.load(f, map_location=None, weights_only=True)
-    bad = [k for k, v in (obj.items() if isinstance(obj, dict) else []) if torch.is_tensor(v) and v.device.type != "cpu"]
-    assert not bad, f"{f}: tensors on {bad}"
+    found = devices(torch.load(f, map_location=None, weights_only=True))
+    assert found <= {"cpu"}, f"{f}: tensors on {sorted(found)}"
 print(f"gpu_check: {len(files)} artifacts, all CPU tensors")
 EOF
 echo "gpu_check: tiny pipelines done in $(($(date +%s) - start)) s"
