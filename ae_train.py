@@ -132,7 +132,7 @@ def main(args: Args) -> dict:
     model.to(device)
     x = model.normalize(params.to(device))
     # fused: one pass over the weights per update instead of one per elementwise op (same update to ~1e-7; the
-    # autoencoder's 40M weights made the unfused update ~half of a CPU step, benchmarks/stage_throughput.py)
+    # autoencoder's 2 x P x 1024 weights (42-46M) made the unfused update ~half a CPU step, benchmarks/stage_throughput.py)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay, fused=True)
     print(f"{WHO}: {len(task_ids)} tasks, {len(x)} checkpoints of {x.shape[1]} parameters, chunks {model.chunk_sizes}")
     state_path = f"{args.out}.state.pt"
