@@ -61,3 +61,31 @@ def test_presets_parse_and_chain(name, suite, stages):
         assert sorted(a.task_id for a in finetunes) == sorted(get_suite(suite).test_ids)
         stem = os.path.splitext(hyplatent.out)[0]
         assert all(a.policy == f"{stem}_generated/task_{a.task_id}.pt" for a in finetunes)
+
+
+def test_cheetah_vel15_validates_on_training_tasks_only(tmp_path):
+    out = str(tmp_path / "o")
+    commands = preset_commands("cheetah_vel15.sh", out)
+    fifteen = [0, 3, 6, 9, 12, 14, 18, 20, 22, 27, 29, 32, 34, 37, 39]  # README "Named configuration: cheetah-vel-15"
+    test_ids = list(get_suite("cheetah-vel").test_ids)
+    collects = [a for m, a in commands if m == "sac_collect"]
+    assert [[int(i) for i in a.task_ids] for a in collects] == [fifteen, test_ids]
+    assert all(a.total_timesteps == 500_000 and a.save_after == 400_500 for a in collects)
+    autoencoders = {a.out: a for m, a in commands if m == "ae_train"}
+    assert len(autoencoders) == sum(m == "ae_train" for m, _ in commands)  # recipes sharing an autoencoder train it once
+    hyplatents = [a for m, a in commands if m == "hyplatent_train"]
+    validation = [a for a in hyplatents if a.test_task_ids]
+    assert len(validation) >= 2 and all(a.ae in autoencoders for a in hyplatents)
+    for a in validation:  # scored on training tasks that neither the autoencoder nor HypLatent saw
+        held_out = [int(i) for i in a.test_task_ids]
+        fit = [int(i) for i in autoencoders[a.ae].train_task_ids]
+        assert set(held_out) <= set(fifteen) and not set(held_out) & set(fit) and set(fit) | set(held_out) == set(fifteen)
+    final = [a for a in hyplatents if not a.test_task_ids]  # the test tasks: hyplatent_train's default targets
+    sizes = [[int(i) for i in autoencoders[a.ae].train_task_ids] for a in final]
+    assert sizes[0] == fifteen and len(sizes[1]) == 10 and set(sizes[1]) <= set(fifteen)
+    assert not any(set(test_ids) & {int(i) for i in a.train_task_ids} for a in autoencoders.values())
+    # a finished command is skipped when the preset runs again
+    os.makedirs(os.path.join(out, "data", "cheetah-vel"))
+    open(os.path.join(out, "data", "cheetah-vel", "task_39.pt"), "w").close()
+    again = [a for m, a in preset_commands("cheetah_vel15.sh", out) if m == "sac_collect"]
+    assert [[int(i) for i in a.task_ids] for a in again] == [test_ids]

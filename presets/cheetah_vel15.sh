@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Preset: cheetah-vel-15 (README "Named configuration: cheetah-vel-15"), the paper's smallest Cheetah-Vel training set,
+# and the protocol that picks the generator's recipe without looking at a test task. STAGES picks what runs:
+#   collect   SAC experts of the 15 training tasks (500k steps, 200 checkpoints from 400.5k on), and of the 5 test
+#             tasks into the same folder: only the zero-shot table's "own expert" column reads those (ae_train.py
+#             never trains on a test task)
+#   validate  validation subset VAL of the training tasks held out from everything: the autoencoder and HypLatent
+#             train on the other 11, and each recipe of VARIANTS is scored on VAL against the nearest expert
+#   final     the recipe (AE_FLAGS, HYP_FLAGS, picked from validate) on all 15, scored on the 5 test tasks; and on
+#             cheetah-vel-10 (10 of the 15, evenly spread: the same recipe at the 10-task size)
+# Run it again after a stop: a finished command (its output exists) is skipped, an interrupted one resumes. PY picks
+# the interpreter (PY=echo prints the commands), OUT the folder, EXTRA adds flags to every stage (e.g. "--no-cuda").
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PY:-python}
+OUT=${OUT:-paper/cheetah-vel-15}
+EXTRA=${EXTRA:-}
+STAGES=${STAGES:-collect validate final}
+TRAIN="0 3 6 9 12 14 18 20 22 27 29 32 34 37 39"  # round(linspace(0, 34, 15)) into the 35 sorted training ids
+TEN="0 6 9 14 18 22 27 32 34 39"                   # round(linspace(0, 14, 10)) into TRAIN
+VAL=${VAL:-6 14 22 32}                             # v = 0.525, 1.125, 1.725, 2.475: interior, one per quarter
+AE_FLAGS=${AE_FLAGS:-}
+HYP_FLAGS=${HYP_FLAGS:-}
+# name | autoencoder flags | HypLatent flags: the candidate recipes scored on VAL (the first is the defaults)
+VARIANTS=${VARIANTS:-"default||
+recon-latent||--recon latent
+decoder-frozen||--no-train-decoder
+recon-1e2||--lambda-recon 1e2
+iterations-6000||--iterations 6000
+ae-9000|--steps 9000|"}
+COLLECT="--total-timesteps 500000 --save-after 400500 --save-every 500 --num-checkpoints 200 --state-every 20000"
+DATA="$OUT/data/cheetah-vel"
+once() { local out=$1; shift; [ -f "$out" ] || $PY "$@"; }  # runs a stage command unless its output exists
+
+for stage in $STAGES; do
+    case $stage in
+    collect)
+        once "$DATA/task_39.pt" sac_collect.py --suite cheetah-vel --task-ids $TRAIN $COLLECT --out "$OUT/data" \
+            --runs-dir "$OUT/runs" $EXTRA
+        once "$DATA/task_26.pt" sac_collect.py --suite cheetah-vel --task-ids 2 7 15 23 26 $COLLECT --out "$OUT/data" \
+            --runs-dir "$OUT/runs" $EXTRA
+        ;;
+    validate)
+        FIT=$(for t in $TRAIN; do [[ " $VAL " == *" $t "* ]] || echo -n "$t "; done)
+        made=" "
+        while IFS="|" read -r name ae_flags hyp_flags; do
+            ae="$OUT/validate/ae${ae_flags:+_$name}.pt"  # recipes with the default autoencoder flags share one
+            [[ $made == *" $ae "* ]] || once "$ae" ae_train.py --data "$DATA" --train-task-ids $FIT --out "$ae" $ae_flags \
+                --runs-dir "$OUT/runs" $EXTRA
+            made+="$ae "
+            once "$OUT/validate/hyplatent_$name.pt" hyplatent_train.py --ae "$ae" --out "$OUT/validate/hyplatent_$name.pt" \
+                --test-task-ids $VAL $hyp_flags --runs-dir "$OUT/runs" $EXTRA
+        done <<<"$VARIANTS"
+        ;;
+    final)
+        for size in 15 10; do
+            [ $size = 15 ] && ids=$TRAIN || ids=$TEN
+            once "$OUT/ae_$size.pt" ae_train.py --data "$DATA" --train-task-ids $ids --out "$OUT/ae_$size.pt" $AE_FLAGS \
+                --runs-dir "$OUT/runs" $EXTRA
+            once "$OUT/hyplatent_$size.pt" hyplatent_train.py --ae "$OUT/ae_$size.pt" --out "$OUT/hyplatent_$size.pt" \
+                $HYP_FLAGS --runs-dir "$OUT/runs" $EXTRA
+        done
+        ;;
+    *) echo "STAGES: unknown stage '$stage', expected collect, validate or final" >&2 && exit 2 ;;
+    esac
+done
