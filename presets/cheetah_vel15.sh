@@ -35,10 +35,10 @@ once() { local out=$1; shift; [ -f "$out" ] || $PY "$@"; }  # runs a stage comma
 for stage in $STAGES; do
     case $stage in
     collect)
-        once "$DATA/task_39.pt" sac_collect.py --suite cheetah-vel --task-ids $TRAIN $COLLECT --out "$OUT/data" \
-            --runs-dir "$OUT/runs" $EXTRA
-        once "$DATA/task_26.pt" sac_collect.py --suite cheetah-vel --task-ids 2 7 15 23 26 $COLLECT --out "$OUT/data" \
-            --runs-dir "$OUT/runs" $EXTRA
+        # sac_collect.py itself skips the tasks whose files exist
+        $PY sac_collect.py --suite cheetah-vel --task-ids $TRAIN $COLLECT --out "$OUT/data" --runs-dir "$OUT/runs" $EXTRA
+        $PY sac_collect.py --suite cheetah-vel --task-ids 2 7 15 23 26 $COLLECT --out "$OUT/data" --runs-dir "$OUT/runs" \
+            $EXTRA
         ;;
     validate)
         FIT=$(for t in $TRAIN; do [[ " $VAL " == *" $t "* ]] || echo -n "$t "; done)

@@ -9,13 +9,14 @@ cd "$(dirname "$0")/.."
 PY=${PY:-python}
 OUT=${OUT:-paper/cheetah-vel}
 EXTRA=${EXTRA:-}
+once() { local out=$1; shift; [ -f "$out" ] || $PY "$@"; }  # runs a stage command unless its output exists
 TRAIN="0 1 3 4 5 6 8 9 10 11 12 13 14 16 17 18 19 20 21 22 24 25 27 28 29 30 31 32 33 34 35 36 37 38 39"
 
 $PY sac_collect.py --suite cheetah-vel --task-ids $TRAIN --total-timesteps 750000 --save-after 500000 --save-every 500 \
     --num-checkpoints 500 --out "$OUT/data" --runs-dir "$OUT/runs" $EXTRA
-$PY ae_train.py --data "$OUT/data/cheetah-vel" --out "$OUT/ae.pt" --runs-dir "$OUT/runs" $EXTRA
-$PY hyplatent_train.py --ae "$OUT/ae.pt" --out "$OUT/hyplatent.pt" --runs-dir "$OUT/runs" $EXTRA
+once "$OUT/ae.pt" ae_train.py --data "$OUT/data/cheetah-vel" --out "$OUT/ae.pt" --runs-dir "$OUT/runs" $EXTRA
+once "$OUT/hyplatent.pt" hyplatent_train.py --ae "$OUT/ae.pt" --out "$OUT/hyplatent.pt" --runs-dir "$OUT/runs" $EXTRA
 for t in 2 7 15 23 26; do
-    $PY finetune_tdreg.py --task-id $t --policy "$OUT/hyplatent_generated/task_$t.pt" --out "$OUT/finetune_task$t.pt" \
-        --runs-dir "$OUT/runs" $EXTRA
+    once "$OUT/finetune_task$t.pt" finetune_tdreg.py --task-id $t --policy "$OUT/hyplatent_generated/task_$t.pt" \
+        --out "$OUT/finetune_task$t.pt" --runs-dir "$OUT/runs" $EXTRA
 done
