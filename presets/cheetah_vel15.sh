@@ -6,6 +6,7 @@
 #             never trains on a test task)
 #   validate  validation subset VAL of the training tasks held out from everything: the autoencoder and HypLatent
 #             train on the other 11, and each recipe of VARIANTS is scored on VAL against the nearest expert
+#             (validate/held_out.md) and at the 11 training velocities against their own experts (validate/fit.md)
 #   final     the recipe (AE_FLAGS, HYP_FLAGS, picked from validate) on all 15, scored on the 5 test tasks; and on
 #             cheetah-vel-10 (10 of the 15, evenly spread: the same recipe at the 10-task size)
 # Run it again after a stop: a finished command (its output exists) is skipped, an interrupted one resumes. PY picks
@@ -42,15 +43,22 @@ for stage in $STAGES; do
         ;;
     validate)
         FIT=$(for t in $TRAIN; do [[ " $VAL " == *" $t "* ]] || echo -n "$t "; done)
-        made=" "
+        FIT_V=$(for t in $FIT; do echo -n "$(awk "BEGIN { print 0.075 * ($t + 1) }") "; done)  # velocity 0.075 (i + 1)
+        made=" " tables=() fits=()
         while IFS="|" read -r name ae_flags hyp_flags; do
             ae="$OUT/validate/ae${ae_flags:+_$name}.pt"  # recipes with the default autoencoder flags share one
             [[ $made == *" $ae "* ]] || once "$ae" ae_train.py --data "$DATA" --train-task-ids $FIT --out "$ae" $ae_flags \
                 --runs-dir "$OUT/runs" $EXTRA
             made+="$ae "
-            once "$OUT/validate/hyplatent_$name.pt" hyplatent_train.py --ae "$ae" --out "$OUT/validate/hyplatent_$name.pt" \
-                --test-task-ids $VAL $hyp_flags --runs-dir "$OUT/runs" $EXTRA
+            hyp="$OUT/validate/hyplatent_$name.pt"
+            once "$hyp" hyplatent_train.py --ae "$ae" --out "$hyp" --test-task-ids $VAL $hyp_flags --runs-dir "$OUT/runs" \
+                $EXTRA
+            # the same generator at the 11 training velocities: how well it fits the experts it was trained on
+            once "${hyp%.pt}_zeroshot_params.json" hyplatent_train.py --out "$hyp" --eval-only --params $FIT_V $EXTRA
+            tables+=("${hyp%.pt}_zeroshot.json") fits+=("${hyp%.pt}_zeroshot_params.json")
         done <<<"$VARIANTS"
+        $PY compare_recipes.py "${tables[@]}" --out "$OUT/validate/held_out.md"
+        $PY compare_recipes.py "${fits[@]}" --out "$OUT/validate/fit.md"
         ;;
     final)
         for size in 15 10; do

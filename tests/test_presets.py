@@ -75,12 +75,21 @@ def test_cheetah_vel15_validates_on_training_tasks_only(tmp_path):
     assert len(autoencoders) == sum(m == "ae_train" for m, _ in commands)  # recipes sharing an autoencoder train it once
     hyplatents = [a for m, a in commands if m == "hyplatent_train"]
     validation = [a for a in hyplatents if a.test_task_ids]
-    assert len(validation) >= 2 and all(a.ae in autoencoders for a in hyplatents)
+    assert len(validation) >= 2 and all(a.ae in autoencoders for a in hyplatents if not a.eval_only)
     for a in validation:  # scored on training tasks that neither the autoencoder nor HypLatent saw
         held_out = [int(i) for i in a.test_task_ids]
         fit = [int(i) for i in autoencoders[a.ae].train_task_ids]
         assert set(held_out) <= set(fifteen) and not set(held_out) & set(fit) and set(fit) | set(held_out) == set(fifteen)
-    final = [a for a in hyplatents if not a.test_task_ids]  # the test tasks: hyplatent_train's default targets
+    trained = {a.out: a for a in validation}
+    for a in [a for a in hyplatents if a.eval_only]:  # each validation generator, again at its own training velocities
+        fit = [int(i) for i in autoencoders[trained[a.out].ae].train_task_ids]
+        assert [float(v) for v in a.params] == pytest.approx([0.075 * (i + 1) for i in fit])
+    assert len(trained) == sum(a.eval_only for a in hyplatents)
+    compares = [a for m, a in commands if m == "compare_recipes"]
+    assert [list(a.tables) for a in compares] == [
+        [a.out.removesuffix(".pt") + suffix for a in validation] for suffix in ("_zeroshot.json", "_zeroshot_params.json")
+    ]
+    final = [a for a in hyplatents if not a.test_task_ids and not a.eval_only]  # Table I's test tasks: the default
     sizes = [[int(i) for i in autoencoders[a.ae].train_task_ids] for a in final]
     assert sizes[0] == fifteen and len(sizes[1]) == 10 and set(sizes[1]) <= set(fifteen)
     assert not any(set(test_ids) & {int(i) for i in a.train_task_ids} for a in autoencoders.values())

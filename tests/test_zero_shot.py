@@ -16,6 +16,7 @@ from conftest import ROOT, fake_policies, one_line_error
 
 import ae_train
 import common
+import compare_recipes
 import hyplatent_train
 import plot_zeroshot
 from ae_train import chunk_sizes_of
@@ -269,6 +270,33 @@ def test_sweep_figure_from_the_zero_shot_tables(chain, tmp_path):
         with pytest.raises(SystemExit, match=message):
             plot_zeroshot.main(plot_zeroshot.Args(**{"tables": tables, "out": str(tmp_path / "new.png"), **override}))
     assert open(tables[0]).read() == before and not (tmp_path / "new.png").exists()
+
+
+def test_recipes_compare_on_the_same_targets(chain, tmp_path):
+    tmp, _, _ = chain
+    real = json.loads((tmp / "artifacts" / "hl_zeroshot.json").read_text())
+    ahead = {**real, "overall": {**real["overall"], "generated": real["overall"]["nearest expert"] + 50.0}}
+    near = real["overall_ci"]["nearest expert"]
+    ahead["overall_ci"] = {**real["overall_ci"], "generated": [near[1] + 1.0, near[1] + 99.0]}
+    paths = [str(tmp_path / "hyplatent_default_zeroshot.json"), str(tmp_path / "hyplatent_wide_zeroshot.json")]
+    for path, table in zip(paths, (real, ahead)):
+        open(path, "w").write(json.dumps(table))
+    markdown = compare_recipes.main(compare_recipes.Args(tables=tuple(paths), out=str(tmp_path / "cmp" / "held_out.md")))
+    rows = {line.split(" | ")[0].strip("| "): line for line in markdown.splitlines() if line.startswith("| ")}
+    assert set(rows) == {"recipe", "default", "wide"} and "own expert" not in rows["recipe"]  # not collected here
+    assert rows["wide"].endswith("| +50.0 | yes |")
+    gap = real["overall"]["generated"] - real["overall"]["nearest expert"]
+    assert f"| {gap:+.1f} |" in rows["default"]
+    assert (tmp_path / "cmp" / "held_out.md").read_text() == markdown + "\n"
+    other = {**real, "targets": ["velocity=0.3"]}
+    (tmp_path / "other.json").write_text(json.dumps(other))
+    for tables, message in [
+        ((paths[0], str(tmp_path / "other.json")), r"other.json: scored on targets \['velocity=0.3'\]"),
+        ((str(tmp / "artifacts" / "hl.pt"),), "hl.pt: not a readable zero-shot JSON"),
+        ((), "tables: expected at least one zero-shot JSON file"),
+    ]:
+        with pytest.raises(SystemExit, match=message):
+            compare_recipes.main(compare_recipes.Args(tables=tables))
 
 
 def test_bootstrap_interval_is_stratified_and_covers_the_mean():

@@ -1,0 +1,73 @@
+# GenHyper recipe comparison: one row per zero-shot table (one HypLatent recipe each), the overall means with their
+# bootstrap intervals, generated minus nearest expert, and whether the two are distinguishable. This is how
+# presets/cheetah_vel15.sh picks a recipe on held-out training tasks. Reads: zero-shot JSON files that
+# hyplatent_train.py writes. Writes: a markdown table (printed, and to --out when given).
+#   python compare_recipes.py validate/hyplatent_default_zeroshot.json validate/hyplatent_recon-latent_zeroshot.json
+import os
+from dataclasses import dataclass
+
+import tyro
+
+from common import check_output, load_json, write_text_atomic
+
+WHO = "compare_recipes"
+COLUMNS = ("generated", "nearest expert", "interpolated experts", "own expert")
+
+
+@dataclass
+class Args:
+    tables: tyro.conf.Positional[tuple[str, ...]]
+    """zero-shot JSON files from hyplatent_train.py, all scored on the same targets"""
+    out: str = ""
+    """also write the markdown table here (empty: print only)"""
+
+
+def validate(args: Args) -> list:
+    """One-line errors for unreadable tables, tables scored on different targets and an unusable --out."""
+    if args.out:
+        check_output(WHO, "--out", args.out, args.tables)
+    tables = []
+    for path in args.tables:
+        table = load_json(path, WHO, "zero-shot JSON")
+        if not isinstance(table, dict) or not {"targets", "overall", "overall_ci"} <= set(table):
+            raise SystemExit(f"{WHO}: {path}: not a zero-shot table of hyplatent_train.py (targets, overall, overall_ci)")
+        if tables and table["targets"] != tables[0]["targets"]:
+            raise SystemExit(
+                f"{WHO}: {path}: scored on targets {table['targets']}, {args.tables[0]} on {tables[0]['targets']}; "
+                "recipes compare only on the same targets"
+            )
+        tables.append(table)
+    if not tables:
+        raise SystemExit(f"{WHO}: tables: expected at least one zero-shot JSON file")
+    return tables
+
+
+def recipe_name(path: str) -> str:
+    """validate/hyplatent_recon-latent_zeroshot.json -> recon-latent"""
+    stem = os.path.basename(path).removesuffix(".json").removesuffix("_zeroshot_params").removesuffix("_zeroshot")
+    return stem.removeprefix("hyplatent_")
+
+
+def main(args: Args) -> str:
+    tables = validate(args)
+    columns = [c for c in COLUMNS if all(c in t["overall"] for t in tables)]
+    lines = [
+        f"targets {', '.join(tables[0]['targets'])}; mean return [interval]",
+        "| recipe | " + " | ".join(columns) + " | generated - nearest | distinguishable |",
+        "|" + "---|" * (len(columns) + 3),
+    ]
+    for path, t in zip(args.tables, tables):
+        cells = [f"{t['overall'][c]:.1f} [{t['overall_ci'][c][0]:.1f}, {t['overall_ci'][c][1]:.1f}]" for c in columns]
+        gap = t["overall"]["generated"] - t["overall"]["nearest expert"]
+        (g_lo, g_hi), (n_lo, n_hi) = t["overall_ci"]["generated"], t["overall_ci"]["nearest expert"]
+        apart = g_lo > n_hi or n_lo > g_hi
+        lines.append(f"| {recipe_name(path)} | " + " | ".join(cells) + f" | {gap:+.1f} | {'yes' if apart else 'no'} |")
+    markdown = "\n".join(lines)
+    print(markdown)
+    if args.out:
+        write_text_atomic(args.out, markdown + "\n", WHO)
+    return markdown
+
+
+if __name__ == "__main__":
+    main(tyro.cli(Args))
