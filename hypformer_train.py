@@ -225,10 +225,15 @@ def source_paths(args: Args, hyplatent: dict) -> tuple[str, str, str]:
     return args.ae or hyplatent.get("ae", ""), args.embedding or hyplatent["embedding"], args.data or hyplatent["data"]
 
 
+def ground_truth_latents(hyplatent: dict, ae: dict) -> torch.Tensor:
+    """Z_gt of every autoencoder row: the autoencoder's latents, or those of the encoder HypLatent moved (--train-encoder)."""
+    return hyplatent["latents"] if hyplatent.get("train_encoder") else ae["latents"]
+
+
 def train(args: Args, hyplatent: dict, ae: dict, collection: dict, embedding: dict) -> tuple[HypFormer, dict]:
     seen = hyplatent["train_task_ids"]
     rows, tau_all = embedding_rows(ae, collection, embedding, seen)  # (tau_e, Z_gt) pairs of the seen tasks
-    z_all = ae["latents"][rows].flatten(1).float()
+    z_all = ground_truth_latents(hyplatent, ae)[rows].flatten(1).float()
     torch.manual_seed(args.seed)
     model_args = {"latent_dim": z_all.shape[1], "cond_dim": tau_all.shape[1], "d_model": args.d_model, "nhead": args.nhead,
                   "mlp_hidden": args.mlp_hidden, "dropout": args.dropout}  # fmt: skip
@@ -300,7 +305,7 @@ def pca_figure(path: str, model, generator, hyplatent, ae, collection, embedding
         return []
     fig, axes = plt.subplots(len(tasks), 2, figsize=(8, 3.6 * len(tasks)), squeeze=False, sharex="row", sharey="row")
     for row, i in enumerate(tasks):
-        truth = ae["latents"][ae["task_index"] == i].flatten(1).float()
+        truth = ground_truth_latents(hyplatent, ae)[ae["task_index"] == i].flatten(1).float()
         tau = embedding["tau_e"][i][embedding["holdout"][i]].float()
         tau = tau[torch.arange(args.eval_samples) % len(tau)]
         gen = torch.Generator().manual_seed(args.seed + i)

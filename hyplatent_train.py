@@ -93,6 +93,8 @@ class Args:
     """reconstruct the paired expert's parameters through the decoder (paper, eq. 2) or its latent (AMT-Hyp)"""
     train_decoder: bool = True
     """train the decoder with the generator through eq. (2) (paper; --recon param only); off: keep the autoencoder's"""
+    train_encoder: bool = False
+    """move the encoder with the discriminator (paper IV-A), held to eq. (1); off: the autoencoder's latents stay fixed"""
     lambda_reg: float = 1.0
     """weight of the auxiliary condition reconstruction of eq. (4)"""
     seed: int = 0
@@ -319,11 +321,11 @@ def train(args: Args, ae: dict, collection: dict, train_ids: list, embedding: di
     z_real_all = ae["latents"][rows].flatten(1)  # (M, 2 * latent_dim)
     torch.manual_seed(args.seed)
 
-    decoder = ParamAutoencoder(**ae["model_args"])
-    decoder.load_state_dict(ae["state_dict"])
-    decoder.eval()  # no noise augmentation; its weights still train with the generator (eq. 2)
+    autoencoder = ParamAutoencoder(**ae["model_args"])
+    autoencoder.load_state_dict(ae["state_dict"])
+    autoencoder.eval()  # no noise augmentation; its decoder still trains with the generator (eq. 2), its encoder may (eq. 1)
     # the paired experts' parameters, in the autoencoder's row order (its tasks, each task's checkpoints)
-    x_all = decoder.normalize(torch.cat([collection[i]["params"] for i in ae["train_task_ids"]])[rows])
+    x_all = autoencoder.normalize(torch.cat([collection[i]["params"] for i in ae["train_task_ids"]])[rows])
     noise = noise_dim(args)
     generator_args = {
         "in_dim": noise + cond_all.shape[1],
@@ -333,18 +335,22 @@ def train(args: Args, ae: dict, collection: dict, train_ids: list, embedding: di
     generator = Generator(**generator_args)
     discriminator = Discriminator(z_real_all.shape[1], cond_all.shape[1])
     device = pick_device(args.cuda, args.torch_deterministic)  # networks drawn on the CPU: one init on every device
-    for net in (generator, discriminator, decoder):
+    for net in (generator, discriminator, autoencoder):
         net.to(device)
     z_real_all, cond_all, x_all = z_real_all.to(device), cond_all.to(device), x_all.to(device)
     train_decoder = args.train_decoder and args.recon == "param"  # only eq. (2)'s term reaches the decoder
-    g_params = [*generator.parameters(), *(decoder.parameters() if train_decoder else [])]
+    g_params = [*generator.parameters(), *(autoencoder.decoders.parameters() if train_decoder else [])]
+    encoder = nn.ModuleList([autoencoder.encoders, autoencoder.norm])  # E_phi: moves with the discriminator, or not at all
+    d_params = [*discriminator.parameters(), *(encoder.parameters() if args.train_encoder else [])]
+    autoencoder.decoders.requires_grad_(train_decoder)  # what no optimizer moves gets no gradient
+    encoder.requires_grad_(args.train_encoder)
     # fused: one pass over the weights per update (the trained decoder is most of them; same update to ~1e-7)
     g_optimizer = torch.optim.Adam(g_params, lr=args.lr, betas=(0.5, 0.999), fused=True)
-    d_optimizer = torch.optim.Adam(discriminator.parameters(), lr=args.lr, betas=(0.5, 0.999), fused=True)
+    d_optimizer = torch.optim.Adam(d_params, lr=args.lr, betas=(0.5, 0.999), fused=True)
     stateful = {
         "generator": generator,
         "discriminator": discriminator,
-        "decoder": decoder,
+        "decoder": autoencoder,
         "g_optimizer": g_optimizer,
         "d_optimizer": d_optimizer,
     }
@@ -359,13 +365,16 @@ def train(args: Args, ae: dict, collection: dict, train_ids: list, embedding: di
     writer = SummaryWriter(os.path.join(args.runs_dir, run_name), purge_step=start_it or None)
     print(
         f"{WHO}: {len(train_ids)} tasks, {len(z_real_all)} latents, condition {args.condition} "
-        f"({cond_all.shape[1]}), recon {args.recon}, decoder {'trained' if train_decoder else 'frozen'}"
+        f"({cond_all.shape[1]}), recon {args.recon}, decoder {'trained' if train_decoder else 'frozen'}, "
+        f"encoder {'trained' if args.train_encoder else 'frozen'}"
     )
 
     start = time.time()
     for it in range(start_it + 1, args.iterations + 1):
         idx = torch.randint(0, len(z_real_all), (args.batch_size,)).to(device)
         z_real, cond = z_real_all[idx], cond_all[idx]
+        if args.train_encoder:  # paper IV-A: E_phi moves with the discriminator, so real latents are encoded afresh
+            z_real = autoencoder.encode(x_all[idx]).flatten(1)
         # --- ALGO: discriminator and aux head, eq. (3) + eq. (4) on real and generated latents ---
         with torch.no_grad():
             z_fake = generator(torch.cat([torch.randn(args.batch_size, noise, device=device), cond], -1))
@@ -375,8 +384,12 @@ def train(args: Args, ae: dict, collection: dict, train_ids: list, embedding: di
             logit_real, torch.full_like(logit_real, args.real_label)
         ) + F.binary_cross_entropy_with_logits(logit_fake, torch.zeros_like(logit_fake))
         d_reg = F.mse_loss(cond_real, cond) + F.mse_loss(cond_fake, cond)
+        d_loss = d_adv + args.lambda_reg * d_reg
+        if args.train_encoder:  # eq. (1), weighted as eq. (2)'s term, keeps the moving latents decodable to the experts
+            e_rec = F.mse_loss(autoencoder.decode(z_real.view(args.batch_size, 2, -1)), x_all[idx])
+            d_loss = d_loss + args.lambda_recon * e_rec
         d_optimizer.zero_grad()
-        (d_adv + args.lambda_reg * d_reg).backward()
+        d_loss.backward()
         d_optimizer.step()
 
         # --- ALGO: generator (and decoder), eq. (2) + eq. (4), --g-steps times ---
@@ -387,15 +400,16 @@ def train(args: Args, ae: dict, collection: dict, train_ids: list, embedding: di
             g_adv = F.binary_cross_entropy_with_logits(logit_fake, torch.ones_like(logit_fake))
             g_reg = F.mse_loss(cond_fake, cond)
             if args.recon == "param":  # eq. (2): || D_theta(G(M, n)) - X ||^2 against the paired expert
-                g_rec = F.mse_loss(decoder.decode(z_fake.view(args.batch_size, 2, -1)), x_all[idx])
+                g_rec = F.mse_loss(autoencoder.decode(z_fake.view(args.batch_size, 2, -1)), x_all[idx])
             else:  # AMT-Hyp: regress the paired expert's latent
-                g_rec = F.mse_loss(z_fake, z_real)
+                g_rec = F.mse_loss(z_fake, z_real.detach())
             g_optimizer.zero_grad()
             (g_adv + args.lambda_reg * g_reg + args.lambda_recon * g_rec).backward()
             g_optimizer.step()
 
         if it % 10 == 0:
-            for name, value in (("d_adv", d_adv), ("d_reg", d_reg), ("g_adv", g_adv), ("g_reg", g_reg), ("g_recon", g_rec)):
+            logged = {"d_adv": d_adv, "d_reg": d_reg, "g_adv": g_adv, "g_reg": g_reg, "g_recon": g_rec}
+            for name, value in {**logged, **({"e_recon": e_rec} if args.train_encoder else {})}.items():
                 writer.add_scalar(f"losses/{name}", value.item(), it)
         if it % args.state_every == 0 and it < args.iterations:
             save_training_state(state_path, args, it, stateful, inputs, WHO, run_name=run_name)
@@ -408,8 +422,13 @@ def train(args: Args, ae: dict, collection: dict, train_ids: list, embedding: di
                 flush=True,
             )
     writer.close()
-    for net in (generator, discriminator, decoder):  # artifacts hold CPU tensors
+    for net in (generator, discriminator, autoencoder):  # artifacts hold CPU tensors
         net.cpu()
+    moved = {}
+    if args.train_encoder:  # the moved encoder's latents of every autoencoder row: HypFormer's Z_gt
+        with torch.no_grad():
+            x_rows = autoencoder.normalize(torch.cat([collection[i]["params"] for i in ae["train_task_ids"]]))
+            moved["latents"] = torch.cat([autoencoder.encode(b) for b in x_rows.split(512)])
     ckpt = {
         "kind": KIND,
         "version": 1,
@@ -422,7 +441,7 @@ def train(args: Args, ae: dict, collection: dict, train_ids: list, embedding: di
         "generator": generator.state_dict(),
         "discriminator": discriminator.state_dict(),
         "decoder_args": ae["model_args"],
-        "decoder": decoder.state_dict(),
+        "decoder": autoencoder.state_dict(),  # the whole autoencoder: its decoder trained by eq. (2), encoder by eq. (1)
         "actor_args": ae["actor_args"],
         "layout": ae["layout"],
         "eval_seed": ae["eval_seed"],
@@ -430,6 +449,8 @@ def train(args: Args, ae: dict, collection: dict, train_ids: list, embedding: di
         "ae": os.path.abspath(args.ae),
         "decoder_train_task_ids": ae["train_task_ids"],
         "params_digest": ae["params_digest"],
+        "train_encoder": args.train_encoder,
+        **moved,
         "step": args.iterations,
         "args": vars(args),
     }

@@ -24,6 +24,7 @@ AE_FLAGS=${AE_FLAGS:-}
 HYP_FLAGS=${HYP_FLAGS:-}
 # name | autoencoder flags | HypLatent flags: the candidate recipes scored on VAL (the first is the defaults)
 VARIANTS=${VARIANTS:-"default||
+train-encoder||--train-encoder
 recon-latent||--recon latent
 decoder-frozen||--no-train-decoder
 recon-1e2||--lambda-recon 1e2

@@ -17,6 +17,7 @@ from conftest import ROOT, fake_policies, one_line_error
 import ae_train
 import common
 import compare_recipes
+import hypformer_train
 import hyplatent_train
 import plot_zeroshot
 from ae_train import chunk_sizes_of
@@ -147,6 +148,31 @@ def test_decoder_moves_only_when_trained(toy, tmp_path):
     assert moved(recon="param", train_decoder=True), "eq. (2) did not train the decoder"
     assert not moved(recon="param", train_decoder=False)
     assert not moved(recon="latent", train_decoder=True), "latent regression cannot reach the decoder"
+
+
+def test_encoder_moves_with_the_discriminator_only_when_asked(toy, tmp_path):
+    ae = load_artifact(str(toy["cheetah-vel"] / "ae.pt"), "autoencoder")
+    encoder_keys = [k for k in ae["state_dict"] if k.startswith(("encoders", "norm"))]
+    fixed = toy_hyplatent(toy["cheetah-vel"], tmp_path, iterations=30)
+    assert all(torch.equal(fixed["decoder"][k], ae["state_dict"][k]) for k in encoder_keys) and "latents" not in fixed
+    ckpt = toy_hyplatent(toy["cheetah-vel"], tmp_path, iterations=30, train_encoder=True)
+    assert ckpt["train_encoder"] and any(not torch.equal(ckpt["decoder"][k], ae["state_dict"][k]) for k in encoder_keys)
+    # its latents (HypFormer's Z_gt) are the moved encoder's, of every autoencoder row, and decode as well (eq. 1)
+    collection = common.load_collection(str(toy["cheetah-vel"] / "data"), "test")
+    recon = {}
+    for name, c in (("fixed", fixed), ("moved", ckpt)):
+        autoencoder = ParamAutoencoder(**c["decoder_args"])
+        autoencoder.load_state_dict(c["decoder"])
+        autoencoder.eval()
+        x = autoencoder.normalize(torch.cat([collection[i]["params"] for i in ae["train_task_ids"]]))
+        with torch.no_grad():
+            recon[name] = ((autoencoder(x) - x) ** 2).mean()
+    with torch.no_grad():
+        assert torch.allclose(ckpt["latents"], autoencoder.encode(x), atol=1e-6)
+    assert ckpt["latents"].shape == ae["latents"].shape and not torch.allclose(ckpt["latents"], ae["latents"])
+    assert recon["moved"] < 1.5 * recon["fixed"], recon
+    assert hypformer_train.ground_truth_latents(ckpt, ae) is ckpt["latents"]
+    assert hypformer_train.ground_truth_latents(fixed, ae) is ae["latents"]
 
 
 # ----------------------------------------------------------------------------------------------
