@@ -69,6 +69,8 @@ class Args:
     """collection folder of the paired experts and baselines (empty: the one the autoencoder was trained on)"""
     train_task_ids: tuple[int | str, ...] = ()
     """subset of the autoencoder's training tasks to train on (empty: all); the paper's ablations"""
+    best_checkpoints: int = 0
+    """train on each task's N checkpoints of highest recorded return (0: all of them, the paper)"""
     condition: Literal["raw", "cossin", "behavior"] = "raw"
     """condition: raw MDP parameters (paper), (cos, sin) of an Ant-Dir direction, or MetaWorld's tau_e (--embedding)"""
     embedding: str = ""
@@ -205,7 +207,7 @@ def validate(args: Args) -> tuple[dict, dict, list, list, dict | None]:
     the seen tasks, then the unseen ones) and the behaviour embedding (None unless --condition behavior).
     """
     counts = ("iterations", "g_steps", "eval_samples", "eval_episodes", "log_every", "state_every")
-    at_least = {**dict.fromkeys(counts, 1), "batch_size": 2, "ci_reps": 100}  # BatchNorm needs two samples
+    at_least = {**dict.fromkeys(counts, 1), "batch_size": 2, "ci_reps": 100, "best_checkpoints": 0}  # BatchNorm: 2
     if args.noise_dim is not None and args.noise_dim < 1:
         raise SystemExit(f"{WHO}: --noise-dim {args.noise_dim}: expected an integer >= 1")
     check_args(
@@ -306,6 +308,17 @@ def validate(args: Args) -> tuple[dict, dict, list, list, dict | None]:
     return source, collection, train_ids, targets, embedding
 
 
+def best_rows(ae: dict, collection: dict, rows: torch.Tensor, n: int) -> torch.Tensor:
+    """Positions in `rows` (autoencoder row indices) of each task's n highest-return checkpoints among them."""
+    returns = torch.cat([collection[i]["returns"] for i in ae["train_task_ids"]])[rows]  # rows: tasks, then checkpoints
+    tasks = ae["task_index"][rows]
+    keep = []
+    for t in tasks.unique():
+        own = (tasks == t).nonzero().squeeze(1)  # positions of task t's checkpoints
+        keep.append(own[returns[own].argsort(descending=True)[:n]])
+    return torch.cat(keep).sort().values
+
+
 # ----------------------------------------------------------------------------------------------
 # Algorithm 1: the discriminator and its auxiliary head, then the generator (and decoder), per iteration
 # ----------------------------------------------------------------------------------------------
@@ -316,8 +329,11 @@ def train(args: Args, ae: dict, collection: dict, train_ids: list, embedding: di
     if embedding is not None:
         rows, cond_all = embedding_rows(ae, collection, embedding, train_ids)
     else:
-        rows = torch.isin(ae["task_index"], torch.tensor(train_ids))
+        rows = torch.isin(ae["task_index"], torch.tensor(train_ids)).nonzero().squeeze(1)
         cond_all = encode_condition(ae["task_params"][rows].float(), args.condition)  # (M, cond_dim)
+    if args.best_checkpoints:  # departs from the paper (all checkpoints): the paired experts are each task's best
+        keep = best_rows(ae, collection, rows, args.best_checkpoints)
+        rows, cond_all = rows[keep], cond_all[keep]
     z_real_all = ae["latents"][rows].flatten(1)  # (M, 2 * latent_dim)
     torch.manual_seed(args.seed)
 

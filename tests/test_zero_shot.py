@@ -175,6 +175,22 @@ def test_encoder_moves_with_the_discriminator_only_when_asked(toy, tmp_path):
     assert hypformer_train.ground_truth_latents(fixed, ae) is ae["latents"]
 
 
+def test_best_checkpoints_are_each_tasks_highest_returns():
+    ae = {"train_task_ids": [3, 5], "task_index": torch.tensor([3, 3, 3, 3, 5, 5, 5])}
+    collection = {3: {"returns": torch.tensor([-5.0, -1.0, -9.0, -2.0])}, 5: {"returns": torch.tensor([7.0, 9.0, 8.0])}}
+    rows = torch.arange(7)
+    assert hyplatent_train.best_rows(ae, collection, rows, 2).tolist() == [1, 3, 5, 6]
+    assert hyplatent_train.best_rows(ae, collection, rows, 9).tolist() == list(range(7))  # fewer than n: all
+    subset = torch.tensor([0, 2, 4, 5])  # e.g. the embedding's training split: ranked among these rows only
+    assert hyplatent_train.best_rows(ae, collection, subset, 1).tolist() == [0, 3]  # rows 0 (-5.0) and 5 (9.0)
+
+
+def test_generator_trains_on_the_best_checkpoints_only(toy, tmp_path, capsys):
+    ckpt = toy_hyplatent(toy["cheetah-vel"], tmp_path, iterations=5, best_checkpoints=3)
+    assert ckpt["args"]["best_checkpoints"] == 3
+    assert "2 tasks, 6 latents" in capsys.readouterr().out  # 12 checkpoints per task in the toy collection
+
+
 # ----------------------------------------------------------------------------------------------
 # The chained scripts (conftest.chain)
 # ----------------------------------------------------------------------------------------------
@@ -436,6 +452,7 @@ def test_hyplatent_bad_input(chain, tmp_path, run):
         (dict(state_every=0), "--state-every 0: expected an integer >= 1"),
         (dict(log_every=0), "--log-every 0: expected an integer >= 1"),
         (dict(eval_samples=0), "--eval-samples 0: expected an integer >= 1"),
+        (dict(best_checkpoints=-1), "--best-checkpoints -1: expected an integer >= 0"),
         (dict(eval_episodes=0), "--eval-episodes 0: expected an integer >= 1"),
         (dict(lr=0.0), "--lr 0.0: expected a number > 0"),
         (dict(data=str(tmp_path)), "--data .*: no task files"),
