@@ -25,6 +25,7 @@ HYP_FLAGS=${HYP_FLAGS:-}
 # name | autoencoder flags | HypLatent flags: the candidate recipes scored on VAL (the first is the defaults)
 VARIANTS=${VARIANTS:-"default||
 train-encoder||--train-encoder
+best-20||--best-checkpoints 20
 recon-latent||--recon latent
 decoder-frozen||--no-train-decoder
 recon-1e2||--lambda-recon 1e2
