@@ -29,8 +29,10 @@ def validate(args: Args) -> list:
     tables = []
     for path in args.tables:
         table = load_json(path, WHO, "zero-shot JSON")
-        if not isinstance(table, dict) or not {"targets", "overall", "overall_ci"} <= set(table):
-            raise SystemExit(f"{WHO}: {path}: not a zero-shot table of hyplatent_train.py (targets, overall, overall_ci)")
+        if not isinstance(table, dict) or not {"targets", "overall", "overall_ci", "distinguishable"} <= set(table):
+            raise SystemExit(
+                f"{WHO}: {path}: not a zero-shot table of hyplatent_train.py (targets, overall, overall_ci, distinguishable)"
+            )
         if tables and table["targets"] != tables[0]["targets"]:
             raise SystemExit(
                 f"{WHO}: {path}: scored on targets {table['targets']}, {args.tables[0]} on {tables[0]['targets']}; "
@@ -59,9 +61,8 @@ def main(args: Args) -> str:
     for path, t in zip(args.tables, tables):
         cells = [f"{t['overall'][c]:.1f} [{t['overall_ci'][c][0]:.1f}, {t['overall_ci'][c][1]:.1f}]" for c in columns]
         gap = t["overall"]["generated"] - t["overall"]["nearest expert"]
-        (g_lo, g_hi), (n_lo, n_hi) = t["overall_ci"]["generated"], t["overall_ci"]["nearest expert"]
-        apart = g_lo > n_hi or n_lo > g_hi
-        lines.append(f"| {recipe_name(path)} | " + " | ".join(cells) + f" | {gap:+.1f} | {'yes' if apart else 'no'} |")
+        apart = "yes" if t["distinguishable"] else "no"  # hyplatent_train's verdict: the two intervals do not overlap
+        lines.append(f"| {recipe_name(path)} | " + " | ".join(cells) + f" | {gap:+.1f} | {apart} |")
     markdown = "\n".join(lines)
     print(markdown)
     if args.out:

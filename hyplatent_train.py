@@ -340,8 +340,9 @@ def train(args: Args, ae: dict, collection: dict, train_ids: list, embedding: di
     autoencoder = ParamAutoencoder(**ae["model_args"])
     autoencoder.load_state_dict(ae["state_dict"])
     autoencoder.eval()  # no noise augmentation; its decoder still trains with the generator (eq. 2), its encoder may (eq. 1)
-    # the paired experts' parameters, in the autoencoder's row order (its tasks, each task's checkpoints)
-    x_all = autoencoder.normalize(torch.cat([collection[i]["params"] for i in ae["train_task_ids"]])[rows])
+    # every autoencoder row's parameters (its tasks, each task's checkpoints); the paired experts are `rows` of them
+    params_of_rows = torch.cat([collection[i]["params"] for i in ae["train_task_ids"]])
+    x_all = autoencoder.normalize(params_of_rows[rows])
     noise = noise_dim(args)
     generator_args = {
         "in_dim": noise + cond_all.shape[1],
@@ -443,7 +444,7 @@ def train(args: Args, ae: dict, collection: dict, train_ids: list, embedding: di
     moved = {}
     if args.train_encoder:  # the moved encoder's latents of every autoencoder row: HypFormer's Z_gt
         with torch.no_grad():
-            x_rows = autoencoder.normalize(torch.cat([collection[i]["params"] for i in ae["train_task_ids"]]))
+            x_rows = autoencoder.normalize(params_of_rows)
             moved["latents"] = torch.cat([autoencoder.encode(b) for b in x_rows.split(512)])
     ckpt = {
         "kind": KIND,

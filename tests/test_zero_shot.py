@@ -320,6 +320,7 @@ def test_recipes_compare_on_the_same_targets(chain, tmp_path):
     ahead = {**real, "overall": {**real["overall"], "generated": real["overall"]["nearest expert"] + 50.0}}
     near = real["overall_ci"]["nearest expert"]
     ahead["overall_ci"] = {**real["overall_ci"], "generated": [near[1] + 1.0, near[1] + 99.0]}
+    ahead["distinguishable"] = True  # as hyplatent_train.py would write it for intervals apart
     paths = [str(tmp_path / "hyplatent_default_zeroshot.json"), str(tmp_path / "hyplatent_wide_zeroshot.json")]
     for path, table in zip(paths, (real, ahead)):
         open(path, "w").write(json.dumps(table))
