@@ -378,11 +378,21 @@ def main(args: Args) -> dict:
     files, report = [], {"suite": args.suite, "steps": step, "wall_s": None, "tasks": {}}
     for k, task in enumerate(tasks):
         ckpts = kept[k]
-        best = [c["episode_returns"].mean().item() for c in ckpts]
         report["tasks"][task.name] = {"index": task.index, "steps_to_success": steps_to_success[k], "checkpoints": len(ckpts)}
         if not ckpts:  # reported, not hidden: a MetaWorld task that never reached --success-threshold in the budget
             print(f"{WHO}: {task.name}: no checkpoint kept in {step} steps (never reached success {args.success_threshold})")
             continue
+        # has the expert converged? the kept checkpoints' returns, and their drift from the first half to the second
+        returns = np.array([c["episode_returns"].mean().item() for c in ckpts])
+        half = (len(returns) + 1) // 2
+        report["tasks"][task.name].update(
+            return_best=returns.max(),
+            return_last=returns[-1],
+            return_mean=returns.mean(),
+            return_std=returns.std(),
+            return_first_half=returns[:half].mean(),
+            return_second_half=returns[half:].mean() if len(returns) > 1 else None,
+        )
         extra = {"steps": torch.tensor([c["step"] for c in ckpts])}
         if suite.has_success:
             extra.update({name: torch.stack([c[name] for c in ckpts]) for name in ("success", "first_success")})
@@ -396,7 +406,10 @@ def main(args: Args) -> dict:
             policy_file(task, actor_args, layout, params, episode_returns, args.eval_seed, origin, args, **extra), path, WHO
         )
         files.append(path)
-        print(f"{WHO}: {path}: {len(ckpts)} checkpoints, best return {max(best):.1f}, last {best[-1]:.1f}")
+        print(
+            f"{WHO}: {path}: {len(ckpts)} checkpoints, return best {returns.max():.1f}, last {returns[-1]:.1f}, "
+            f"mean {returns.mean():.1f} (first half {returns[:half].mean():.1f}, second {returns[half:].mean():.1f})"
+        )
     elapsed = time.time() - start_time
     report.update(wall_s=elapsed, sps=(step - start_step) / elapsed, update_sps=update_steps / max(update_time, 1e-9))
     write_json_atomic(report_path, report, WHO)

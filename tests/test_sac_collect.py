@@ -1,6 +1,7 @@
 """sac_collect.py: batched SAC is K independent SACs; the script collects, evaluates, resumes, refuses bad input."""
 
 import glob
+import json
 import os
 import signal
 import subprocess
@@ -211,6 +212,14 @@ def test_collect_kill_resume_and_artifact(tmp_path):
         actor = load_flat_params(Actor(**data["actor_args"]), data["params"][-1])
         again = evaluate(actor, [get_task("cheetah-vel", index)], 2, data["eval_seed"])[0]
         assert np.allclose(again, data["episode_returns"][-1].numpy(), atol=1e-3)
+        # the report's convergence summary is the task file's checkpoints: 7 kept, halves of 4 and 3
+        with open(tmp_path / "data" / "cheetah-vel" / "collect_0-30.json") as f:
+            summary = json.load(f)["tasks"][f"cheetah-vel-{index}"]
+        returns = data["episode_returns"].mean(1).numpy()
+        assert summary["checkpoints"] == 7 and np.isclose(summary["return_best"], returns.max(), atol=1e-4)
+        assert np.isclose(summary["return_last"], returns[-1], atol=1e-4)
+        assert np.isclose(summary["return_first_half"], returns[:4].mean(), atol=1e-4)
+        assert np.isclose(summary["return_second_half"], returns[4:].mean(), atol=1e-4)
     assert len(glob.glob(str(tmp_path / "runs" / "*" / "task_30" / "events.*"))) >= 1
 
     # started again: finished tasks are skipped, files untouched
