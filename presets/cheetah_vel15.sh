@@ -7,8 +7,8 @@
 #   validate  validation subset VAL of the training tasks held out from everything: the autoencoder and HypLatent
 #             train on the other 11, and each recipe of VARIANTS is scored on VAL against the nearest expert
 #             (validate/held_out.md) and at the 11 training velocities against their own experts (validate/fit.md)
-#   final     the recipe (AE_FLAGS, HYP_FLAGS, picked from validate) on all 15, scored on the 5 test tasks; and on
-#             cheetah-vel-10 (10 of the 15, evenly spread: the same recipe at the 10-task size)
+#   final     the recipe (AE_FLAGS, HYP_FLAGS, picked from validate) on all 15, scored on the 5 test tasks and over
+#             60 velocities (zeroshot_sweep_15.png); the same on cheetah-vel-10 (10 of the 15, evenly spread)
 # Run it again after a stop: a finished command (its output exists) is skipped, an interrupted one resumes. PY picks
 # the interpreter (PY=echo prints the commands), OUT the folder, EXTRA adds flags to every stage (e.g. "--no-cuda").
 set -euo pipefail
@@ -69,6 +69,11 @@ for stage in $STAGES; do
                 --runs-dir "$OUT/runs" $EXTRA
             once "$OUT/hyplatent_$size.pt" hyplatent_train.py --ae "$OUT/ae_$size.pt" --out "$OUT/hyplatent_$size.pt" \
                 $HYP_FLAGS --runs-dir "$OUT/runs" $EXTRA
+            # the whole range: 60 velocities over (0, 3], then the figure with the test tasks (issue 12's picture)
+            once "$OUT/hyplatent_${size}_zeroshot_params.json" hyplatent_train.py --out "$OUT/hyplatent_$size.pt" --eval-only \
+                --params $(seq 0.05 0.05 3) $EXTRA
+            once "$OUT/zeroshot_sweep_$size.png" plot_zeroshot.py "$OUT/hyplatent_${size}_zeroshot_params.json" \
+                "$OUT/hyplatent_${size}_zeroshot.json" --out "$OUT/zeroshot_sweep_$size.png"
         done
         ;;
     *) echo "STAGES: unknown stage '$stage', expected collect, validate or final" >&2 && exit 2 ;;

@@ -81,10 +81,11 @@ def test_cheetah_vel15_validates_on_training_tasks_only(tmp_path):
         fit = [int(i) for i in autoencoders[a.ae].train_task_ids]
         assert set(held_out) <= set(fifteen) and not set(held_out) & set(fit) and set(fit) | set(held_out) == set(fifteen)
     trained = {a.out: a for a in validation}
-    for a in [a for a in hyplatents if a.eval_only]:  # each validation generator, again at its own training velocities
+    fits = [a for a in hyplatents if a.eval_only and a.out in trained]
+    for a in fits:  # each validation generator, again at its own training velocities
         fit = [int(i) for i in autoencoders[trained[a.out].ae].train_task_ids]
         assert [float(v) for v in a.params] == pytest.approx([0.075 * (i + 1) for i in fit])
-    assert len(trained) == sum(a.eval_only for a in hyplatents)
+    assert len(fits) == len(trained)
     compares = [a for m, a in commands if m == "compare_recipes"]
     assert [list(a.tables) for a in compares] == [
         [a.out.removesuffix(".pt") + suffix for a in validation] for suffix in ("_zeroshot.json", "_zeroshot_params.json")
@@ -93,6 +94,12 @@ def test_cheetah_vel15_validates_on_training_tasks_only(tmp_path):
     sizes = [[int(i) for i in autoencoders[a.ae].train_task_ids] for a in final]
     assert sizes[0] == fifteen and len(sizes[1]) == 10 and set(sizes[1]) <= set(fifteen)
     assert not any(set(test_ids) & {int(i) for i in a.train_task_ids} for a in autoencoders.values())
+    sweeps = [a for a in hyplatents if a.eval_only and a.out not in trained]  # each final generator over the whole range
+    assert [a.out for a in sweeps] == [a.out for a in final] and all(len(a.params) == 60 for a in sweeps)
+    plots = [a for m, a in commands if m == "plot_zeroshot"]
+    assert [list(a.tables) for a in plots] == [
+        [a.out.removesuffix(".pt") + suffix for suffix in ("_zeroshot_params.json", "_zeroshot.json")] for a in final
+    ]
 
     # a finished command (its output exists) is skipped when the preset runs again; the others still run
     shared = validation[0].ae
