@@ -17,6 +17,7 @@ PY=${PY:-python}
 OUT=${OUT:-paper/cheetah-vel-15}
 EXTRA=${EXTRA:-}
 STAGES=${STAGES:-collect validate final}
+SIZES=${SIZES:-15 10}  # final: the training-set sizes (15, and 10 of the 15); one each lets two run side by side
 TRAIN="0 3 6 9 12 14 18 20 22 27 29 32 34 37 39"  # round(linspace(0, 34, 15)) into the 35 sorted training ids
 TEN="0 6 9 14 18 22 27 32 34 39"                   # round(linspace(0, 14, 10)) into TRAIN
 VAL=${VAL:-6 14 22 32}                             # v = 0.525, 1.125, 1.725, 2.475: interior, one per quarter
@@ -63,8 +64,12 @@ for stage in $STAGES; do
         $PY compare_recipes.py "${fits[@]}" --out "$OUT/validate/fit.md"
         ;;
     final)
-        for size in 15 10; do
-            [ $size = 15 ] && ids=$TRAIN || ids=$TEN
+        for size in $SIZES; do
+            case $size in
+            15) ids=$TRAIN ;;
+            10) ids=$TEN ;;
+            *) echo "SIZES: unknown size '$size', expected 15 or 10" >&2 && exit 2 ;;
+            esac
             once "$OUT/ae_$size.pt" ae_train.py --data "$DATA" --train-task-ids $ids --out "$OUT/ae_$size.pt" $AE_FLAGS \
                 --runs-dir "$OUT/runs" $EXTRA
             once "$OUT/hyplatent_$size.pt" hyplatent_train.py --ae "$OUT/ae_$size.pt" --out "$OUT/hyplatent_$size.pt" \

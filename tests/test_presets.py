@@ -107,3 +107,16 @@ def test_cheetah_vel15_validates_on_training_tasks_only(tmp_path):
     open(shared, "w").close()
     again = [a.out for m, a in preset_commands("cheetah_vel15.sh", out) if m == "ae_train"]
     assert shared not in again and len(again) == len(autoencoders) - 1
+
+
+@pytest.mark.parametrize("setting", [{"STAGES": "validate fina"}, {"SIZES": "15 20"}])
+def test_cheetah_vel15_refuses_unknown_stage_or_size(setting):
+    done = subprocess.run(
+        ["bash", os.path.join(ROOT, "presets", "cheetah_vel15.sh")], env={**os.environ, "PY": "echo", **setting},
+        capture_output=True, text=True,
+    )  # fmt: skip
+    name, value = next(iter(setting.items()))
+    assert done.returncode == 2 and done.stderr.strip() == (
+        f"{name}: unknown {'stage' if name == 'STAGES' else 'size'} '{value.split()[-1]}', expected "
+        + ("collect, validate or final" if name == "STAGES" else "15 or 10")
+    )
