@@ -385,13 +385,14 @@ def main(args: Args) -> dict:
         # has the expert converged? the kept checkpoints' returns, and their drift from the first half to the second
         returns = np.array([c["episode_returns"].mean().item() for c in ckpts])
         half = (len(returns) + 1) // 2
+        first, second = float(returns[:half].mean()), float(returns[half:].mean()) if len(returns) > 1 else None
         report["tasks"][task.name].update(
-            return_best=returns.max(),
-            return_last=returns[-1],
-            return_mean=returns.mean(),
-            return_std=returns.std(),
-            return_first_half=returns[:half].mean(),
-            return_second_half=returns[half:].mean() if len(returns) > 1 else None,
+            return_best=float(returns.max()),
+            return_last=float(returns[-1]),
+            return_mean=float(returns.mean()),
+            return_std=float(returns.std()),
+            return_first_half=first,
+            return_second_half=second,
         )
         extra = {"steps": torch.tensor([c["step"] for c in ckpts])}
         if suite.has_success:
@@ -408,7 +409,7 @@ def main(args: Args) -> dict:
         files.append(path)
         print(
             f"{WHO}: {path}: {len(ckpts)} checkpoints, return best {returns.max():.1f}, last {returns[-1]:.1f}, "
-            f"mean {returns.mean():.1f} (first half {returns[:half].mean():.1f}, second {returns[half:].mean():.1f})"
+            f"mean {returns.mean():.1f}" + (f" (first half {first:.1f}, second {second:.1f})" if second is not None else "")
         )
     elapsed = time.time() - start_time
     report.update(wall_s=elapsed, sps=(step - start_step) / elapsed, update_sps=update_steps / max(update_time, 1e-9))

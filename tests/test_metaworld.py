@@ -115,7 +115,10 @@ def test_a_task_keeps_checkpoints_from_its_first_success(tmp_path, monkeypatch):
                             out=str(tmp_path / "data"), runs_dir=str(tmp_path / "runs"))  # fmt: skip
     out = sac_collect.main(args)
     report = out["report"]["tasks"]
-    assert report["button-press"] == {"index": 5, "steps_to_success": 300, "checkpoints": 3, "success_last": [1.0, 1.0]}
+    assert report["button-press"] == {"index": 5, "steps_to_success": 300, "checkpoints": 3, "success_last": [1.0, 1.0],
+                                      "return_best": 4.0, "return_last": 4.0, "return_mean": 3.0,
+                                      "return_std": pytest.approx(np.std([2, 3, 4])), "return_first_half": 2.5,
+                                      "return_second_half": 4.0}  # fmt: skip
     assert report["window-open"] == {"index": 0, "steps_to_success": -1, "checkpoints": 0}
     data = load_policies(str(tmp_path / "data" / "metaworld" / "task_05.pt"), "test")
     assert data["steps"].tolist() == [300, 400, 500] and data["steps_to_success"] == 300
