@@ -613,6 +613,27 @@ def check_sac_args(who: str, args) -> None:
         )
 
 
+def check_lr_ramp(who: str, args) -> None:
+    """One-line errors for the actor learning-rate ramp's arguments (actor_lr)."""
+    check_args(who, args, at_least={"lr_ramp_steps": 0}, positive=("lr_start",))
+    if args.lr_start > args.policy_lr:
+        raise SystemExit(f"{who}: --lr-start {args.lr_start}: expected 0 < lr-start <= --policy-lr {args.policy_lr}")
+
+
+def actor_lr(args, step: int) -> float:
+    """The actor's learning rate at environment step `step` (fine-tuning's lambda_pi, eq. 6).
+
+    Geometric (log-linear) from args.lr_start to args.policy_lr over the args.lr_ramp_steps steps after
+    args.learning_starts, then constant; no ramp when lr_ramp_steps is 0. Geometric, not linear: the paper
+    ramps over two decades, and a linear ramp would pass 10x the start within its first 1% of steps,
+    leaving a fresh critic no time at a small rate; a geometric one spends equal time in each decade.
+    """
+    if args.lr_ramp_steps == 0:
+        return args.policy_lr
+    frac = min(max(step - args.learning_starts, 0) / args.lr_ramp_steps, 1.0)
+    return args.lr_start * (args.policy_lr / args.lr_start) ** frac
+
+
 def pick_device(cuda: bool, torch_deterministic: bool = True) -> torch.device:
     """CleanRL's convention: CUDA when asked for (--cuda, the default) and present, else the CPU."""
     torch.backends.cudnn.deterministic = torch_deterministic

@@ -24,8 +24,10 @@ from common import (
     Actor,
     ReplayBuffer,
     actor_layout,
+    actor_lr,
     build_sac,
     check_args,
+    check_lr_ramp,
     check_output,
     check_sac_args,
     evaluate,
@@ -138,20 +140,6 @@ def default_out(args: Args, init: str) -> str:
     )
 
 
-def actor_lr(args: Args, step: int) -> float:
-    """The actor's learning rate lambda_pi (eq. 6) at environment step `step`.
-
-    Geometric (log-linear) from --lr-start to --policy-lr over the --lr-ramp-steps steps after
-    --learning-starts, then constant. Geometric, not linear: the paper ramps over two decades, and a
-    linear ramp would pass 10x the start within its first 1% of steps, leaving the fresh critic no
-    time at a small rate; a geometric one spends equal time in each decade.
-    """
-    if args.lr_ramp_steps == 0:
-        return args.policy_lr
-    frac = min(max(step - args.learning_starts, 0) / args.lr_ramp_steps, 1.0)
-    return args.lr_start * (args.policy_lr / args.lr_start) ** frac
-
-
 def td_error(actor, qf1_target, qf2_target, batch: list, min_qf_pi: torch.Tensor, gamma: float) -> torch.Tensor:
     """Eq. (6)'s delta = r + gamma (1 - d) min_i Q'_i(s', a') - min_i Q_i(s, a), shape (K, B).
 
@@ -176,9 +164,8 @@ def validate(args: Args) -> tuple[dict | None, str]:
     get_task(args.suite, args.task_id, "--task-id")
     check_sac_args(WHO, args)
     counts = dict.fromkeys(("eval_every", "eval_episodes", "state_every", "log_every"), 1)
-    check_args(WHO, args, at_least={**counts, "lr_ramp_steps": 0}, positive=("lr_start",), non_negative=("lambda_td",))
-    if args.lr_start > args.policy_lr:
-        raise SystemExit(f"{WHO}: --lr-start {args.lr_start}: expected 0 < lr-start <= --policy-lr {args.policy_lr}")
+    check_args(WHO, args, at_least=counts, non_negative=("lambda_td",))
+    check_lr_ramp(WHO, args)
     source = None
     if args.init == "policy":
         source = load_policies(args.policy, WHO)

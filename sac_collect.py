@@ -8,7 +8,8 @@
 # actor parameters (N, P), layout, returns, task, origin, args) with each checkpoint's step (MetaWorld:
 # also its success per goal and the behaviour pieces of its evaluation episodes); a report
 # <out>/<suite>/collect_<ids>.json (steps to success, checkpoints kept, speed); a resume state
-# <out>/<suite>/.resume_<ids>.pt while running.
+# <out>/<suite>/.resume_<ids>.pt while running. With --init-from, every task's actor starts from one policy
+# file's policy (a converged expert, say) instead of a random draw: experts in one basin by construction.
 #   python sac_collect.py --suite cheetah-vel --task-ids 0 4 8 --out data
 #   python sac_collect.py --suite metaworld --task-ids button-press drawer-close --scripted-steps 5000
 import os
@@ -28,15 +29,19 @@ from common import (
     Actor,
     ReplayBuffer,
     actor_layout,
+    actor_lr,
     build_sac,
     check_args,
+    check_lr_ramp,
     check_output,
     check_sac_args,
     close_envs,
     evaluate,
+    fingerprint,
     flatten_params,
     get_suite,
     get_task,
+    load_flat_params,
     load_policies,
     make_env,
     pick_device,
@@ -77,6 +82,14 @@ class Args:
     """seed of the network initialization"""
     shared_init: bool = True
     """start every task's networks from one initialization (experts share a basin); off: one per task"""
+    init_from: str = ""
+    """policy file every task's actor starts from, e.g. one converged expert (critics stay fresh); empty: --init-seed"""
+    init_index: int = -1
+    """with --init-from: which policy of the file (-1: its best stored return)"""
+    lr_start: float = 3e-6
+    """actor learning rate at the first update when --lr-ramp-steps > 0 (as finetune_tdreg.py)"""
+    lr_ramp_steps: int = 0
+    """steps after --learning-starts over which the actor lr rises geometrically to --policy-lr (0: no ramp)"""
     hidden: int = 128
     """width of the two hidden layers of the actor and of each critic"""
     total_timesteps: int = 150_000
@@ -90,7 +103,7 @@ class Args:
     batch_size: int = 128
     """replay batch per task and update (Make-An-Agent's SAC)"""
     learning_starts: int = 5_000
-    """uniform-random steps before the first update"""
+    """steps before the first update: uniform-random actions, or the --init-from actor's samples"""
     policy_lr: float = 3e-4
     """actor learning rate"""
     q_lr: float = 3e-4
@@ -156,8 +169,9 @@ def scripted_policy(task):
     return getattr(metaworld.policies, "Sawyer" + "".join(w.capitalize() for w in task.name.split("-")) + "V3Policy")()
 
 
-def validate(args: Args) -> list:
-    """One-line errors for bad arguments and an unusable --out, before anything is built; returns the tasks."""
+def validate(args: Args) -> tuple[list, dict | None]:
+    """One-line errors for bad arguments, --init-from and an unusable --out, before anything is built;
+    returns the tasks and the checked --init-from policy file (None without one)."""
     suite = get_suite(args.suite)
     if not args.task_ids:
         raise SystemExit(f"{WHO}: --task-ids: give at least one task")
@@ -170,11 +184,14 @@ def validate(args: Args) -> list:
         raise SystemExit(f"{WHO}: --goal-seeds {list(args.goal_seeds)}: repeated goal seed")
     if not suite.has_success and args.scripted_steps:
         raise SystemExit(f"{WHO}: --scripted-steps: only metaworld has scripted policies, not {args.suite}")
+    if args.compile and args.lr_ramp_steps:
+        raise SystemExit(f"{WHO}: --lr-ramp-steps {args.lr_ramp_steps}: not with --compile (each new rate would recompile)")
     if args.cudagraphs and not args.compile:
         raise SystemExit(f"{WHO}: --cudagraphs: needs --compile (the graph is captured by torch.compile)")
     if args.cudagraphs and not (args.cuda and torch.cuda.is_available()):
         raise SystemExit(f"{WHO}: --cudagraphs: needs a CUDA device (--cuda, and torch sees none here)")
     check_sac_args(WHO, args)
+    check_lr_ramp(WHO, args)
     check_args(
         WHO,
         args,
@@ -191,12 +208,25 @@ def validate(args: Args) -> list:
             f"(every --save-every {args.save_every}) falls at step {last}, "
             f"expected 1 <= step <= --total-timesteps {args.total_timesteps}"
         )
-    return [get_task(args.suite, i, goals=args.goal_seeds if suite.has_success else ()) for i in ids]
+    source = None
+    if args.init_from:
+        source = load_policies(args.init_from, WHO)
+        if source["task"]["suite"] != args.suite:
+            raise SystemExit(
+                f"{WHO}: --init-from {args.init_from}: is for suite {source['task']['suite']!r}, not --suite {args.suite!r}"
+            )
+        n = len(source["params"])
+        if not -1 <= args.init_index < n:
+            raise SystemExit(
+                f"{WHO}: --init-index {args.init_index}: {args.init_from} holds {n} policies (0..{n - 1}, or -1: best)"
+            )
+    tasks = [get_task(args.suite, i, goals=args.goal_seeds if suite.has_success else ()) for i in ids]
+    return tasks, source
 
 
 def main(args: Args) -> dict:
     # --- load and validate inputs (one-line errors, nothing trained yet) ---
-    all_tasks = validate(args)
+    all_tasks, source = validate(args)
     suite = get_suite(args.suite)
     folder = os.path.join(args.out, args.suite)
     done = finished_tasks(folder, args)
@@ -229,6 +259,12 @@ def main(args: Args) -> dict:
         "action_high": action_high,
     }
 
+    if source is not None and source["actor_args"] != actor_args:
+        raise SystemExit(
+            f"{WHO}: --init-from {args.init_from}: its actor {source['actor_args']} does not fit these tasks' actor "
+            f"{actor_args} (--hidden, the suite's spaces)"
+        )
+
     # --- networks: one shared initialization for every task (one basin), or one per task ---
     torch.manual_seed(args.init_seed)
     actor = Actor(**actor_args, num_tasks=num_tasks)
@@ -239,6 +275,11 @@ def main(args: Args) -> dict:
             for name in ("actor", "qf1", "qf2", "qf1_target", "qf2_target"):
                 for p in sac[name].parameters():
                     p.copy_(p[:1].expand_as(p))
+    if source is not None:  # one basin by construction: every task fine-tunes the same policy
+        init_index = int(source["returns"].argmax()) if args.init_index == -1 else args.init_index
+        load_flat_params(actor, source["params"][init_index].to(device).expand(num_tasks, -1))
+    for group in sac["actor_optimizer"].param_groups:
+        group["lr"] = actor_lr(args, 0)
     rb = ReplayBuffer(num_tasks, min(args.buffer_size, args.total_timesteps), obs_dim, act_dim, device)
     low, high = torch.tensor(action_low), torch.tensor(action_high)
     scripted = [scripted_policy(t) for t in tasks] if args.scripted_steps else []
@@ -250,7 +291,8 @@ def main(args: Args) -> dict:
     # --- resume: a killed run continues from its last saved state ---
     torch.manual_seed(args.seed)
     stateful = {**sac, "buffer": rb}
-    state = resume_training_state(state_path, args, stateful, inputs={}, who=WHO)
+    inputs = fingerprint([args.init_from] if source is not None else [])
+    state = resume_training_state(state_path, args, stateful, inputs, WHO)
     # kept[k]: task k's checkpoints so far, each {"step", "params", "episode_returns"} (+ MetaWorld's success and
     # behaviour pieces); steps_to_success[k]: step of the evaluation that first met --success-threshold (-1: not yet)
     start_step, kept, steps_to_success = 0, [[] for _ in tasks], [-1] * num_tasks
@@ -274,11 +316,12 @@ def main(args: Args) -> dict:
     update_time, update_steps, window_step = 0.0, 0, start_step
     for global_step in range(start_step, args.total_timesteps):
         step_start = time.time()
-        # --- ALGO: act (MetaWorld's scripted policy, then uniform random before learning starts), step, store ---
+        # --- ALGO: act (MetaWorld's scripted policy, then before learning starts uniform random or the --init-from
+        # actor's samples: its critic learns from the policy it will improve), step, store ---
         if global_step < args.scripted_steps:  # seeding: the experts stay SAC policies, trained on this data too
             actions = torch.tensor(np.stack([p.get_action(o) for p, o in zip(scripted, obs)]), dtype=torch.float32)
             actions = (actions + args.scripted_noise * torch.randn_like(actions)).clamp(low, high)
-        elif global_step < args.learning_starts:
+        elif global_step < args.learning_starts and source is None:
             actions = low + (high - low) * torch.rand(num_tasks, act_dim)
         else:
             with torch.no_grad():
@@ -300,6 +343,9 @@ def main(args: Args) -> dict:
 
         # --- ALGO: SAC update of all K tasks at once (common.sac_update: critic eq. 5, actor, temperature, targets) ---
         if global_step >= args.learning_starts:
+            if args.lr_ramp_steps and global_step % args.policy_frequency == 0:  # this step's actor rate
+                for group in sac["actor_optimizer"].param_groups:
+                    group["lr"] = actor_lr(args, global_step)
             losses = update(global_step, rb.sample(args.batch_size), sac, log_alpha, args)
             if global_step >= args.learning_starts + WARM_UPDATES:  # the first updates compile (--compile) and warm caches
                 update_time += time.time() - step_start
@@ -347,7 +393,7 @@ def main(args: Args) -> dict:
                 args,
                 step,
                 stateful,
-                {},
+                inputs,
                 WHO,
                 log_alpha=log_alpha.detach().clone(),
                 run_name=run_name,
@@ -357,11 +403,11 @@ def main(args: Args) -> dict:
         if step % args.log_every == 0 or step == args.total_timesteps:
             now = time.time()
             sps = (step - window_step) / max(now - window_time, 1e-9)
-            # random warm-up steps are far cheaper than update steps: no ETA until updates run
+            # warm-up steps are far cheaper than update steps: no ETA until updates run
             eta = (
                 f"ETA {(args.total_timesteps - step) / max(sps, 1e-9) / 60:.1f} min"
                 if step > args.learning_starts
-                else "warm-up (random actions)"
+                else "warm-up (no updates yet)"
             )
             last = [c[-1]["episode_returns"].mean().item() for c in kept if c]
             last = f" | checkpoints {sum(map(len, kept))}, mean last return {np.mean(last):.1f}" if last else ""
@@ -375,6 +421,8 @@ def main(args: Args) -> dict:
     # --- save: one self-describing file per task that kept checkpoints, atomically; a report; drop the resume state ---
     layout = actor_layout(actor)
     origin = {"stage": WHO, "seed": args.seed, "init_seed": args.init_seed, "shared_init": args.shared_init}
+    if source is not None:
+        origin.update(init_from=os.path.abspath(args.init_from), init_index=init_index, init_task=source["task"]["index"])
     files, report = [], {"suite": args.suite, "steps": step, "wall_s": None, "tasks": {}}
     for k, task in enumerate(tasks):
         ckpts = kept[k]

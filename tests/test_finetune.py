@@ -18,6 +18,7 @@ import plot_finetune
 import sac_collect
 from common import (
     Actor,
+    actor_lr,
     build_sac,
     evaluate,
     flatten_params,
@@ -29,7 +30,7 @@ from common import (
     sac_update,  # fmt: skip
     save_atomic,
 )
-from finetune_tdreg import Args, actor_lr, td_error
+from finetune_tdreg import Args, td_error
 
 # tiny, yet past --learning-starts, through the whole ramp, with evaluations and a resume state
 TINY = dict(hidden=32, total_timesteps=400, learning_starts=100, lr_ramp_steps=200, batch_size=32, eval_every=100,

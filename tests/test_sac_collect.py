@@ -161,6 +161,45 @@ def test_shared_init_starts_every_task_from_one_point(tmp_path):
     assert not torch.allclose(a, b)
 
 
+def _from_parent(tmp_path, name: str, **override) -> list:
+    """A tiny collection whose tasks start from task_20.pt's best policy; its files' params (N, P)."""
+    base = dict(task_ids=(0, 30), hidden=16, total_timesteps=300, learning_starts=100, save_after=100, save_every=100,
+                num_checkpoints=3, eval_episodes=1, init_from=str(tmp_path / "task_20.pt"), out=str(tmp_path / name),
+                runs_dir=str(tmp_path / "runs"))  # fmt: skip
+    args = Args(**{**base, **override})
+    files = main(args)["files"]
+    assert len(files) == 2
+    return [load_policies(f, "test") for f in files]
+
+
+def test_init_from_starts_every_task_from_one_policy_and_the_ramp_holds_the_actor_near_it(tmp_path):
+    parent = fake_policies("cheetah-vel", 20, num=3, hidden=16)
+    parent["episode_returns"] = torch.tensor([[-5.0, -5.0], [-1.0, -1.0], [-9.0, -9.0]])  # the best is policy 1
+    parent["returns"] = parent["episode_returns"].mean(1)
+    save_atomic(parent, str(tmp_path / "task_20.pt"))
+    best = parent["params"][1]
+    plain = _from_parent(tmp_path, "plain")
+    ramped = _from_parent(tmp_path, "ramped", lr_ramp_steps=1000)
+    for data in plain + ramped:  # checkpoint 0 is at step 100, before the first update: the parent itself
+        assert torch.equal(data["params"][0], best) and not torch.equal(data["params"][2], best)
+        origin = data["origin"]
+        assert (origin["init_from"], origin["init_index"], origin["init_task"]) == (str(tmp_path / "task_20.pt"), 1, 20)
+    # 200 updates at 3e-6 .. 1.2e-5 move the actor far less than at 3e-4
+    for a, b in zip(plain, ramped):
+        assert (b["params"][2] - best).norm() < 0.2 * (a["params"][2] - best).norm()
+    save_atomic(fake_policies("ant-dir", 20, hidden=16), str(tmp_path / "ant.pt"))
+    for override, message in [
+        (dict(init_from=str(tmp_path / "ant.pt")), "--init-from .*ant.pt: is for suite 'ant-dir', not --suite 'cheetah-vel'"),
+        (dict(init_index=3), r"--init-index 3: .*task_20.pt holds 3 policies \(0..2, or -1: best\)"),
+        (dict(hidden=32), "--init-from .*task_20.pt: its actor .* does not fit these tasks' actor"),
+        (dict(lr_ramp_steps=100, compile=True), "--lr-ramp-steps 100: not with --compile"),
+        (dict(lr_ramp_steps=100, lr_start=1e-3), "--lr-start 0.001: expected 0 < lr-start <= --policy-lr"),
+    ]:
+        with pytest.raises(SystemExit, match=message):
+            _from_parent(tmp_path, "refused", **override)
+    assert not (tmp_path / "refused").exists()
+
+
 def test_collect_kill_resume_and_artifact(tmp_path):
     state = tmp_path / "data" / "cheetah-vel" / ".resume_0-30.pt"
     proc = subprocess.Popen(
