@@ -634,6 +634,34 @@ def actor_lr(args, step: int) -> float:
     return args.lr_start * (args.policy_lr / args.lr_start) ** frac
 
 
+def td_error(actor, qf1_target, qf2_target, batch: list, min_qf_pi: torch.Tensor, gamma: float) -> torch.Tensor:
+    """Eq. (6)'s delta = r + gamma (1 - d) min_i Q'_i(s', a') - min_i Q_i(s, a), shape (K, B).
+
+    (s, r, s', d) come from the replay batch; min_qf_pi = min_i Q_i(s, a) with a ~ pi(.|s) the SAC
+    actor term's own reparameterized sample; a' ~ pi(.|s') is reparameterized too; Q_i are the twin
+    critics, Q'_i the target critics. The gradient reaches the actor through a and a' only: the
+    critics are not stepped by the actor's optimizer, and r, d carry none. The paper's delta has
+    neither gamma nor the done mask; we use the critic's own bootstrap (eq. 5) without its entropy term.
+    """
+    _, b_next_obs, _, b_rewards, b_dones = batch
+    next_pi, _, _ = actor.get_action(b_next_obs)
+    min_qf_next = torch.min(qf1_target(b_next_obs, next_pi), qf2_target(b_next_obs, next_pi))
+    return b_rewards + gamma * (1 - b_dones) * min_qf_next - min_qf_pi
+
+
+def td_penalty(sac: dict, args):
+    """Eq. (6)'s actor term for sac_update's actor_penalty: args.lambda_td * 0.5 * E[delta^2] per task, and delta's
+    mean for the logs (> 0: the target sits above Q(s, pi(s))); None when args.lambda_td is 0."""
+    if args.lambda_td == 0:
+        return None
+
+    def penalty(batch: list, min_qf_pi: torch.Tensor):
+        delta = td_error(sac["actor"], sac["qf1_target"], sac["qf2_target"], batch, min_qf_pi, args.gamma)
+        return args.lambda_td * 0.5 * (delta**2).mean(1), {"td_error_mean": delta.detach().mean(1)}
+
+    return penalty
+
+
 def pick_device(cuda: bool, torch_deterministic: bool = True) -> torch.device:
     """CleanRL's convention: CUDA when asked for (--cuda, the default) and present, else the CPU."""
     torch.backends.cudnn.deterministic = torch_deterministic

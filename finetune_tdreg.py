@@ -45,6 +45,7 @@ from common import (
     save_atomic,
     save_training_state,
     task_index,
+    td_penalty,
 )
 
 WHO = "finetune_tdreg"
@@ -140,21 +141,6 @@ def default_out(args: Args, init: str) -> str:
     )
 
 
-def td_error(actor, qf1_target, qf2_target, batch: list, min_qf_pi: torch.Tensor, gamma: float) -> torch.Tensor:
-    """Eq. (6)'s delta = r + gamma (1 - d) min_i Q'_i(s', a') - min_i Q_i(s, a), shape (K, B).
-
-    (s, r, s', d) come from the replay batch; min_qf_pi = min_i Q_i(s, a) with a ~ pi(.|s) the SAC
-    actor term's own reparameterized sample; a' ~ pi(.|s') is reparameterized too; Q_i are the twin
-    critics, Q'_i the target critics. The gradient reaches the actor through a and a' only: the
-    critics are not stepped by the actor's optimizer, and r, d carry none. The paper's delta has
-    neither gamma nor the done mask; we use the critic's own bootstrap (eq. 5) without its entropy term.
-    """
-    _, b_next_obs, _, b_rewards, b_dones = batch
-    next_pi, _, _ = actor.get_action(b_next_obs)
-    min_qf_next = torch.min(qf1_target(b_next_obs, next_pi), qf2_target(b_next_obs, next_pi))
-    return b_rewards + gamma * (1 - b_dones) * min_qf_next - min_qf_pi
-
-
 def validate(args: Args) -> tuple[dict | None, str]:
     """One-line errors for bad arguments, the policy file and the output path, before any environment step.
 
@@ -241,10 +227,7 @@ def main(args: Args) -> dict:
     uniform_warmup = args.warmup_actions == "uniform" or (args.warmup_actions == "auto" and args.init == "scratch")
     torch.manual_seed(args.seed)
 
-    def td_regularizer(batch: list, min_qf_pi: torch.Tensor):  # eq. (6): lambda_td * 0.5 * E[delta^2] on the actor loss
-        delta = td_error(actor, sac["qf1_target"], sac["qf2_target"], batch, min_qf_pi, args.gamma)
-        return args.lambda_td * 0.5 * (delta**2).mean(1), {"td_error_mean": delta.detach().mean(1)}
-
+    penalty = td_penalty(sac, args)  # eq. (6) on the actor loss; None when --lambda-td is 0
     # --- resume: a killed run continues from its last saved state ---
     stateful = {**sac, "buffer": rb}
     inputs = fingerprint([args.policy] if source is not None else [])
@@ -296,7 +279,6 @@ def main(args: Args) -> dict:
             if global_step % args.policy_frequency == 0:  # the rate of this step's actor updates
                 for group in sac["actor_optimizer"].param_groups:
                     group["lr"] = actor_lr(args, global_step)
-            penalty = td_regularizer if args.lambda_td > 0 else None
             losses = sac_update(global_step, rb.sample(args.batch_size), sac, log_alpha, args, penalty)
             if global_step % 100 == 0:
                 writer.add_scalar("losses/qf_loss", (losses["qf1_loss"] + losses["qf2_loss"]).item(), global_step)

@@ -51,6 +51,7 @@ from common import (
     save_atomic,
     save_training_state,
     task_index,
+    td_penalty,
     write_json_atomic,
 )
 
@@ -90,6 +91,8 @@ class Args:
     """actor learning rate at the first update when --lr-ramp-steps > 0 (as finetune_tdreg.py)"""
     lr_ramp_steps: int = 0
     """steps after --learning-starts over which the actor lr rises geometrically to --policy-lr (0: no ramp)"""
+    lambda_td: float = 0.0
+    """weight of fine-tuning's TD regularizer on the actor loss, eq. (6), as finetune_tdreg.py (0: off, plain SAC)"""
     hidden: int = 128
     """width of the two hidden layers of the actor and of each critic"""
     total_timesteps: int = 150_000
@@ -186,6 +189,8 @@ def validate(args: Args) -> tuple[list, dict | None]:
         raise SystemExit(f"{WHO}: --scripted-steps: only metaworld has scripted policies, not {args.suite}")
     if args.compile and args.lr_ramp_steps:
         raise SystemExit(f"{WHO}: --lr-ramp-steps {args.lr_ramp_steps}: not with --compile (each new rate would recompile)")
+    if args.compile and args.lambda_td:
+        raise SystemExit(f"{WHO}: --lambda-td {args.lambda_td}: not with --compile (the TD term is not compiled)")
     if args.cudagraphs and not args.compile:
         raise SystemExit(f"{WHO}: --cudagraphs: needs --compile (the graph is captured by torch.compile)")
     if args.cudagraphs and not (args.cuda and torch.cuda.is_available()):
@@ -196,7 +201,7 @@ def validate(args: Args) -> tuple[list, dict | None]:
         WHO,
         args,
         at_least=dict.fromkeys(("save_every", "num_checkpoints", "eval_episodes", "state_every", "log_every"), 1),
-        non_negative=("scripted_steps", "scripted_noise"),
+        non_negative=("scripted_steps", "scripted_noise", "lambda_td"),
         unit=("success_threshold",),
     )
     check_output(WHO, "--out", os.path.join(args.out, args.suite, f"task_{ids[0]:02d}.pt"))
@@ -280,6 +285,7 @@ def main(args: Args) -> dict:
         load_flat_params(actor, source["params"][init_index].to(device).expand(num_tasks, -1))
     for group in sac["actor_optimizer"].param_groups:
         group["lr"] = actor_lr(args, 0)
+    penalty = td_penalty(sac, args)  # eq. (6) on the actor loss; None when --lambda-td is 0
     rb = ReplayBuffer(num_tasks, min(args.buffer_size, args.total_timesteps), obs_dim, act_dim, device)
     low, high = torch.tensor(action_low), torch.tensor(action_high)
     scripted = [scripted_policy(t) for t in tasks] if args.scripted_steps else []
@@ -346,14 +352,14 @@ def main(args: Args) -> dict:
             if args.lr_ramp_steps and global_step % args.policy_frequency == 0:  # this step's actor rate
                 for group in sac["actor_optimizer"].param_groups:
                     group["lr"] = actor_lr(args, global_step)
-            losses = update(global_step, rb.sample(args.batch_size), sac, log_alpha, args)
+            losses = update(global_step, rb.sample(args.batch_size), sac, log_alpha, args, penalty)
             if global_step >= args.learning_starts + WARM_UPDATES:  # the first updates compile (--compile) and warm caches
                 update_time += time.time() - step_start
                 update_steps += 1
             if global_step % 100 == 0:
                 alpha = log_alpha.detach().exp()
                 for k, w in enumerate(writers):
-                    for name in ("qf1_loss", "qf2_loss", "actor_loss"):
+                    for name in ("qf1_loss", "qf2_loss", "actor_loss", "td_error_mean"):
                         if name in losses:  # the actor is updated every --policy-frequency steps
                             w.add_scalar(f"losses/{name}", losses[name][k].item(), global_step)
                     w.add_scalar("losses/alpha", alpha[k].item(), global_step)

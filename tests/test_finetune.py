@@ -29,8 +29,9 @@ from common import (
     policy_file,
     sac_update,  # fmt: skip
     save_atomic,
+    td_error,
 )
-from finetune_tdreg import Args, td_error
+from finetune_tdreg import Args
 
 # tiny, yet past --learning-starts, through the whole ramp, with evaluations and a resume state
 TINY = dict(hidden=32, total_timesteps=400, learning_starts=100, lr_ramp_steps=200, batch_size=32, eval_every=100,

@@ -180,7 +180,9 @@ def test_init_from_starts_every_task_from_one_policy_and_the_ramp_holds_the_acto
     best = parent["params"][1]
     plain = _from_parent(tmp_path, "plain")
     ramped = _from_parent(tmp_path, "ramped", lr_ramp_steps=1000)
-    for data in plain + ramped:  # checkpoint 0 is at step 100, before the first update: the parent itself
+    td = _from_parent(tmp_path, "td", lambda_td=10.0)
+    assert not torch.equal(td[0]["params"][2], plain[0]["params"][2])  # eq. (6)'s term reaches the actor
+    for data in plain + ramped + td:  # checkpoint 0 is at step 100, before the first update: the parent itself
         assert torch.equal(data["params"][0], best) and not torch.equal(data["params"][2], best)
         origin = data["origin"]
         assert (origin["init_from"], origin["init_index"], origin["init_task"]) == (str(tmp_path / "task_20.pt"), 1, 20)
@@ -193,6 +195,8 @@ def test_init_from_starts_every_task_from_one_policy_and_the_ramp_holds_the_acto
         (dict(init_index=3), r"--init-index 3: .*task_20.pt holds 3 policies \(0..2, or -1: best\)"),
         (dict(hidden=32), "--init-from .*task_20.pt: its actor .* does not fit these tasks' actor"),
         (dict(lr_ramp_steps=100, compile=True), "--lr-ramp-steps 100: not with --compile"),
+        (dict(lambda_td=10.0, compile=True), "--lambda-td 10.0: not with --compile"),
+        (dict(lambda_td=-1.0), "--lambda-td -1.0: expected a number >= 0"),
         (dict(lr_ramp_steps=100, lr_start=1e-3), "--lr-start 0.001: expected 0 < lr-start <= --policy-lr"),
     ]:
         with pytest.raises(SystemExit, match=message):
