@@ -1161,6 +1161,18 @@ def load_policies(path: str, who: str) -> dict:
     return data
 
 
+def load_start_policy(path: str, index: int, suite: str, who: str, arg: str, index_arg: str) -> tuple[dict, int]:
+    """The policy file a stage starts an actor from, checked against --suite, and which of its policies:
+    `index`, or its best stored return when -1. `arg` and `index_arg` name the flags in the errors."""
+    source = load_policies(path, who)
+    if source["task"]["suite"] != suite:
+        raise SystemExit(f"{who}: {arg} {path}: is for suite {source['task']['suite']!r}, not --suite {suite!r}")
+    n = len(source["params"])
+    if not -1 <= index < n:
+        raise SystemExit(f"{who}: {index_arg} {index}: {path} holds {n} policies (0..{n - 1}, or -1: best)")
+    return source, int(source["returns"].argmax()) if index == -1 else index
+
+
 def params_digest(params: list) -> str:
     """SHA-1 of policy parameters, in order: a later stage checks it reads the checkpoints an earlier one was trained on."""
     digest = hashlib.sha1()

@@ -36,7 +36,7 @@ from common import (
     get_suite,
     get_task,
     load_flat_params,
-    load_policies,
+    load_start_policy,
     make_env,
     pick_device,
     policy_file,
@@ -154,16 +154,7 @@ def validate(args: Args) -> tuple[dict | None, str]:
     check_lr_ramp(WHO, args)
     source = None
     if args.init == "policy":
-        source = load_policies(args.policy, WHO)
-        if source["task"]["suite"] != args.suite:
-            raise SystemExit(
-                f"{WHO}: --policy {args.policy}: is for suite {source['task']['suite']!r}, not --suite {args.suite!r}"
-            )
-        n = len(source["params"])
-        if not -1 <= args.policy_index < n:
-            raise SystemExit(
-                f"{WHO}: --policy-index {args.policy_index}: {args.policy} holds {n} policies (0..{n - 1}, or -1: best)"
-            )
+        source, _ = load_start_policy(args.policy, args.policy_index, args.suite, WHO, "--policy", "--policy-index")
     out = args.out or default_out(args, init_name(source))
     inputs = [args.policy] if source is not None else []
     check_output(WHO, "--out", out, inputs)

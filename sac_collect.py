@@ -43,6 +43,7 @@ from common import (
     get_task,
     load_flat_params,
     load_policies,
+    load_start_policy,
     make_env,
     pick_device,
     policy_file,
@@ -172,9 +173,9 @@ def scripted_policy(task):
     return getattr(metaworld.policies, "Sawyer" + "".join(w.capitalize() for w in task.name.split("-")) + "V3Policy")()
 
 
-def validate(args: Args) -> tuple[list, dict | None]:
+def validate(args: Args) -> tuple[list, dict | None, int]:
     """One-line errors for bad arguments, --init-from and an unusable --out, before anything is built;
-    returns the tasks and the checked --init-from policy file (None without one)."""
+    returns the tasks, the checked --init-from policy file (None without one) and which of its policies."""
     suite = get_suite(args.suite)
     if not args.task_ids:
         raise SystemExit(f"{WHO}: --task-ids: give at least one task")
@@ -213,25 +214,16 @@ def validate(args: Args) -> tuple[list, dict | None]:
             f"(every --save-every {args.save_every}) falls at step {last}, "
             f"expected 1 <= step <= --total-timesteps {args.total_timesteps}"
         )
-    source = None
+    source, init_index = None, args.init_index  # the policy every task's actor starts from
     if args.init_from:
-        source = load_policies(args.init_from, WHO)
-        if source["task"]["suite"] != args.suite:
-            raise SystemExit(
-                f"{WHO}: --init-from {args.init_from}: is for suite {source['task']['suite']!r}, not --suite {args.suite!r}"
-            )
-        n = len(source["params"])
-        if not -1 <= args.init_index < n:
-            raise SystemExit(
-                f"{WHO}: --init-index {args.init_index}: {args.init_from} holds {n} policies (0..{n - 1}, or -1: best)"
-            )
+        source, init_index = load_start_policy(args.init_from, args.init_index, args.suite, WHO, "--init-from", "--init-index")
     tasks = [get_task(args.suite, i, goals=args.goal_seeds if suite.has_success else ()) for i in ids]
-    return tasks, source
+    return tasks, source, init_index
 
 
 def main(args: Args) -> dict:
     # --- load and validate inputs (one-line errors, nothing trained yet) ---
-    all_tasks, source = validate(args)
+    all_tasks, source, init_index = validate(args)
     suite = get_suite(args.suite)
     folder = os.path.join(args.out, args.suite)
     done = finished_tasks(folder, args)
@@ -281,7 +273,6 @@ def main(args: Args) -> dict:
                 for p in sac[name].parameters():
                     p.copy_(p[:1].expand_as(p))
     if source is not None:  # one basin by construction: every task fine-tunes the same policy
-        init_index = int(source["returns"].argmax()) if args.init_index == -1 else args.init_index
         load_flat_params(actor, source["params"][init_index].to(device).expand(num_tasks, -1))
     for group in sac["actor_optimizer"].param_groups:
         group["lr"] = actor_lr(args, 0)
