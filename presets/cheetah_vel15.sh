@@ -4,13 +4,18 @@
 #   collect   SAC experts of the 15 training tasks (500k steps, 200 checkpoints from 400.5k on), and of the 5 test
 #             tasks into the same folder: only the zero-shot table's "own expert" column reads those (ae_train.py
 #             never trains on a test task)
+#   basin     the 15 training tasks' experts again, each fine-tuned from ONE converged expert (the middle task 20's
+#             best checkpoint, v = 1.575) for BASIN_FLAGS: experts in one basin by construction, into basin/ (the
+#             test tasks' collect-stage experts are linked there as the own-expert column)
 #   validate  validation subset VAL of the training tasks held out from everything: the autoencoder and HypLatent
 #             train on the other 11, and each recipe of VARIANTS is scored on VAL against the nearest expert
 #             (validate/held_out.md) and at the 11 training velocities against their own experts (validate/fit.md)
 #   final     the recipe (AE_FLAGS, HYP_FLAGS, picked from validate) on all 15, scored on the 5 test tasks and over
 #             60 velocities (zeroshot_sweep_15.png); the same on cheetah-vel-10 (10 of the 15, evenly spread)
-# Run it again after a stop: a finished command (its output exists) is skipped, an interrupted one resumes. PY picks
-# the interpreter (PY=echo prints the commands), OUT the folder, EXTRA adds flags to every stage (e.g. "--no-cuda").
+# EXPERTS picks whose experts validate and final train on: data (collect's, the default) or basin (outputs get a
+# _basin suffix). Run it again after a stop: a finished command (its output exists) is skipped, an interrupted one
+# resumes. PY picks the interpreter (PY=echo prints the commands), OUT the folder, EXTRA adds flags to every stage
+# (e.g. "--no-cuda").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-python}
@@ -23,6 +28,9 @@ TEN="0 6 9 14 18 22 27 32 34 39"                   # round(linspace(0, 14, 10)) 
 VAL=${VAL:-6 14 22 32}                             # v = 0.525, 1.125, 1.725, 2.475: interior, one per quarter
 AE_FLAGS=${AE_FLAGS:-}
 HYP_FLAGS=${HYP_FLAGS:-}
+EXPERTS=${EXPERTS:-data}
+BASIN_FLAGS=${BASIN_FLAGS:-"--learning-starts 5000 --lr-ramp-steps 20000 --total-timesteps 60000 --save-after 50500 \
+--save-every 500 --num-checkpoints 20 --state-every 5000"}
 # name | autoencoder flags | HypLatent flags: the candidate recipes scored on VAL (the first is the defaults)
 VARIANTS=${VARIANTS:-"default||
 train-encoder||--train-encoder
@@ -33,7 +41,12 @@ recon-1e2||--lambda-recon 1e2
 iterations-6000||--iterations 6000
 ae-9000|--steps 9000|"}
 COLLECT="--total-timesteps 500000 --save-after 400500 --save-every 500 --num-checkpoints 200 --state-every 20000"
-DATA="$OUT/data/cheetah-vel"
+case $EXPERTS in
+data) TAG="" ;;
+basin) TAG="_basin" ;;
+*) echo "EXPERTS: unknown expert set '$EXPERTS', expected data or basin" >&2 && exit 2 ;;
+esac
+DATA="$OUT/$EXPERTS/cheetah-vel"
 once() { local out=$1; shift; [ -f "$out" ] || $PY "$@"; }  # runs a stage command unless its output exists
 
 for stage in $STAGES; do
@@ -44,24 +57,30 @@ for stage in $STAGES; do
         $PY sac_collect.py --suite cheetah-vel --task-ids 2 7 15 23 26 $COLLECT --out "$OUT/data" --runs-dir "$OUT/runs" \
             $EXTRA
         ;;
+    basin)
+        $PY sac_collect.py --suite cheetah-vel --task-ids $TRAIN --init-from "$OUT/data/cheetah-vel/task_20.pt" $BASIN_FLAGS \
+            --out "$OUT/basin" --runs-dir "$OUT/runs" $EXTRA
+        mkdir -p "$OUT/basin/cheetah-vel"
+        for t in 02 07 15 23 26; do ln -sfn "../../data/cheetah-vel/task_$t.pt" "$OUT/basin/cheetah-vel/task_$t.pt"; done
+        ;;
     validate)
         FIT=$(for t in $TRAIN; do [[ " $VAL " == *" $t "* ]] || echo -n "$t "; done)
         FIT_V=$(for t in $FIT; do echo -n "$(awk "BEGIN { print 0.075 * ($t + 1) }") "; done)  # velocity 0.075 (i + 1)
         made=" " tables=() fits=()
         while IFS="|" read -r name ae_flags hyp_flags; do
-            ae="$OUT/validate/ae${ae_flags:+_$name}.pt"  # recipes with the default autoencoder flags share one
+            ae="$OUT/validate$TAG/ae${ae_flags:+_$name}.pt"  # recipes with the default autoencoder flags share one
             [[ $made == *" $ae "* ]] || once "$ae" ae_train.py --data "$DATA" --train-task-ids $FIT --out "$ae" $ae_flags \
                 --runs-dir "$OUT/runs" $EXTRA
             made+="$ae "
-            hyp="$OUT/validate/hyplatent_$name.pt"
+            hyp="$OUT/validate$TAG/hyplatent_$name.pt"
             once "$hyp" hyplatent_train.py --ae "$ae" --out "$hyp" --test-task-ids $VAL $hyp_flags --runs-dir "$OUT/runs" \
                 $EXTRA
             # the same generator at the 11 training velocities: how well it fits the experts it was trained on
             once "${hyp%.pt}_zeroshot_params.json" hyplatent_train.py --out "$hyp" --eval-only --params $FIT_V $EXTRA
             tables+=("${hyp%.pt}_zeroshot.json") fits+=("${hyp%.pt}_zeroshot_params.json")
         done <<<"$VARIANTS"
-        $PY compare_recipes.py "${tables[@]}" --out "$OUT/validate/held_out.md"
-        $PY compare_recipes.py "${fits[@]}" --out "$OUT/validate/fit.md"
+        $PY compare_recipes.py "${tables[@]}" --out "$OUT/validate$TAG/held_out.md"
+        $PY compare_recipes.py "${fits[@]}" --out "$OUT/validate$TAG/fit.md"
         ;;
     final)
         for size in $SIZES; do
@@ -70,17 +89,18 @@ for stage in $STAGES; do
             10) ids=$TEN ;;
             *) echo "SIZES: unknown size '$size', expected 15 or 10" >&2 && exit 2 ;;
             esac
-            once "$OUT/ae_$size.pt" ae_train.py --data "$DATA" --train-task-ids $ids --out "$OUT/ae_$size.pt" $AE_FLAGS \
-                --runs-dir "$OUT/runs" $EXTRA
-            once "$OUT/hyplatent_$size.pt" hyplatent_train.py --ae "$OUT/ae_$size.pt" --out "$OUT/hyplatent_$size.pt" \
-                $HYP_FLAGS --runs-dir "$OUT/runs" $EXTRA
+            stem="$OUT/hyplatent_$size$TAG"
+            once "$OUT/ae_$size$TAG.pt" ae_train.py --data "$DATA" --train-task-ids $ids --out "$OUT/ae_$size$TAG.pt" \
+                $AE_FLAGS --runs-dir "$OUT/runs" $EXTRA
+            once "$stem.pt" hyplatent_train.py --ae "$OUT/ae_$size$TAG.pt" --out "$stem.pt" $HYP_FLAGS --runs-dir "$OUT/runs" \
+                $EXTRA
             # the whole range: 60 velocities over (0, 3], then the figure with the test tasks (issue 12's picture)
-            once "$OUT/hyplatent_${size}_zeroshot_params.json" hyplatent_train.py --out "$OUT/hyplatent_$size.pt" --eval-only \
-                --params $(seq 0.05 0.05 3) $EXTRA
-            once "$OUT/zeroshot_sweep_$size.png" plot_zeroshot.py "$OUT/hyplatent_${size}_zeroshot_params.json" \
-                "$OUT/hyplatent_${size}_zeroshot.json" --out "$OUT/zeroshot_sweep_$size.png"
+            once "${stem}_zeroshot_params.json" hyplatent_train.py --out "$stem.pt" --eval-only --params $(seq 0.05 0.05 3) \
+                $EXTRA
+            once "$OUT/zeroshot_sweep_$size$TAG.png" plot_zeroshot.py "${stem}_zeroshot_params.json" "${stem}_zeroshot.json" \
+                --out "$OUT/zeroshot_sweep_$size$TAG.png"
         done
         ;;
-    *) echo "STAGES: unknown stage '$stage', expected collect, validate or final" >&2 && exit 2 ;;
+    *) echo "STAGES: unknown stage '$stage', expected collect, basin, validate or final" >&2 && exit 2 ;;
     esac
 done

@@ -13,10 +13,11 @@ from common import get_suite
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def preset_commands(name: str, out: str) -> list:
-    """[(stage module, parsed Args), ...] of presets/<name>.sh, in order."""
+def preset_commands(name: str, out: str, **env) -> list:
+    """[(stage module, parsed Args), ...] of presets/<name>.sh, in order; `env` sets its variables."""
     printed = subprocess.run(
-        ["bash", os.path.join(ROOT, "presets", name)], env={**os.environ, "PY": "echo", "OUT": out, "EXTRA": "--no-cuda"},
+        ["bash", os.path.join(ROOT, "presets", name)],
+        env={**os.environ, "PY": "echo", "OUT": out, "EXTRA": "--no-cuda", **env},
         capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
     commands = []
@@ -109,14 +110,35 @@ def test_cheetah_vel15_validates_on_training_tasks_only(tmp_path):
     assert shared not in again and len(again) == len(autoencoders) - 1
 
 
-@pytest.mark.parametrize("setting", [{"STAGES": "validate fina"}, {"SIZES": "15 20"}])
-def test_cheetah_vel15_refuses_unknown_stage_or_size(setting):
+def test_cheetah_vel15_basin_fine_tunes_every_expert_from_one_and_trains_on_them(tmp_path):
+    out = str(tmp_path / "o")
+    commands = preset_commands("cheetah_vel15.sh", out, STAGES="collect basin validate final", EXPERTS="basin")
+    collects = [a for m, a in commands if m == "sac_collect"]
+    basin = collects[2]  # after the collect stage's two
+    assert basin.init_from == os.path.join(out, "data", "cheetah-vel", "task_20.pt") and basin.out == os.path.join(
+        out, "basin"
+    )
+    assert [int(i) for i in basin.task_ids] == [int(i) for i in collects[0].task_ids]
+    assert basin.lr_ramp_steps > 0 and basin.total_timesteps < collects[0].total_timesteps
+    trained = [a for m, a in commands if m == "ae_train"]
+    assert trained and all(a.data == os.path.join(out, "basin", "cheetah-vel") and "_basin" in a.out for a in trained)
+    assert all("_basin" in a.out for m, a in commands if m == "hyplatent_train")
+    linked = sorted(os.listdir(os.path.join(out, "basin", "cheetah-vel")))  # the own-expert column: collect's test experts
+    assert linked == [f"task_{t:02d}.pt" for t in sorted(get_suite("cheetah-vel").test_ids)]
+    assert all(os.readlink(os.path.join(out, "basin", "cheetah-vel", f)) == f"../../data/cheetah-vel/{f}" for f in linked)
+
+
+@pytest.mark.parametrize(
+    "setting, message",
+    [
+        ({"STAGES": "validate fina"}, "STAGES: unknown stage 'fina', expected collect, basin, validate or final"),
+        ({"SIZES": "15 20"}, "SIZES: unknown size '20', expected 15 or 10"),
+        ({"EXPERTS": "bassin"}, "EXPERTS: unknown expert set 'bassin', expected data or basin"),
+    ],
+)
+def test_cheetah_vel15_refuses_unknown_stage_size_or_experts(setting, message):
     done = subprocess.run(
         ["bash", os.path.join(ROOT, "presets", "cheetah_vel15.sh")], env={**os.environ, "PY": "echo", **setting},
         capture_output=True, text=True,
     )  # fmt: skip
-    name, value = next(iter(setting.items()))
-    assert done.returncode == 2 and done.stderr.strip() == (
-        f"{name}: unknown {'stage' if name == 'STAGES' else 'size'} '{value.split()[-1]}', expected "
-        + ("collect, validate or final" if name == "STAGES" else "15 or 10")
-    )
+    assert done.returncode == 2 and done.stderr.strip() == message
