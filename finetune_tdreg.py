@@ -141,10 +141,10 @@ def default_out(args: Args, init: str) -> str:
     )
 
 
-def validate(args: Args) -> tuple[dict | None, str]:
+def validate(args: Args) -> tuple[dict | None, int, str]:
     """One-line errors for bad arguments, the policy file and the output path, before any environment step.
 
-    Returns the checked policy file (None for --init scratch) and the output path.
+    Returns the checked policy file (None for --init scratch), which of its policies, and the output path.
     """
     get_suite(args.suite)
     get_task(args.suite, args.task_id, "--task-id")
@@ -152,20 +152,20 @@ def validate(args: Args) -> tuple[dict | None, str]:
     counts = dict.fromkeys(("eval_every", "eval_episodes", "state_every", "log_every"), 1)
     check_args(WHO, args, at_least=counts, non_negative=("lambda_td",))
     check_lr_ramp(WHO, args)
-    source = None
+    source, index = None, args.policy_index
     if args.init == "policy":
-        source, _ = load_start_policy(args.policy, args.policy_index, args.suite, WHO, "--policy", "--policy-index")
+        source, index = load_start_policy(args.policy, args.policy_index, args.suite, WHO, "--policy", "--policy-index")
     out = args.out or default_out(args, init_name(source))
     inputs = [args.policy] if source is not None else []
     check_output(WHO, "--out", out, inputs)
     check_output(WHO, "--out", f"{out}.state.pt", inputs)
-    return source, out
+    return source, index, out
 
 
-def initial_actor(args: Args, source: dict | None, actor_args: dict) -> tuple[Actor, dict, dict]:
+def initial_actor(args: Args, source: dict | None, index: int, actor_args: dict) -> tuple[Actor, dict, dict]:
     """The actor fine-tuning starts from, its constructor arguments, and where it came from.
 
-    A scratch actor is drawn from the current RNG; a policy must fit the task's environment.
+    A scratch actor is drawn from the current RNG; policy `index` of `source` must fit the task's environment.
     """
     if source is None:
         return Actor(**actor_args), actor_args, {"init": "scratch"}
@@ -176,7 +176,6 @@ def initial_actor(args: Args, source: dict | None, actor_args: dict) -> tuple[Ac
             f"{WHO}: --policy {args.policy}: actor layout {source['actor_args']} does not fit task "
             f"{args.task_id}'s environment (obs {actor_args['obs_dim']}, act {actor_args['act_dim']})"
         )
-    index = int(source["returns"].argmax()) if args.policy_index == -1 else args.policy_index
     actor = load_flat_params(Actor(**source["actor_args"]), source["params"][index].clone())
     origin = {
         "init": init_name(source),
@@ -190,7 +189,7 @@ def initial_actor(args: Args, source: dict | None, actor_args: dict) -> tuple[Ac
 
 def main(args: Args) -> dict:
     # --- load and validate inputs and outputs (one-line errors, before any environment step) ---
-    source, out = validate(args)
+    source, index, out = validate(args)
     task = get_task(args.suite, args.task_id, "--task-id")
     init, state_path = init_name(source), f"{out}.state.pt"
     # one env, same-step autoreset keeps the final obs; built for its spaces here, first stepped in the loop
@@ -207,7 +206,7 @@ def main(args: Args) -> dict:
     # --- networks: the actor from its policy file (or drawn), twin critics always fresh (paper IV-B) ---
     # seeded as sac_collect.py: networks from the seed, then the seed again for exploration and replay
     torch.manual_seed(args.seed)
-    actor, actor_args, origin = initial_actor(args, source, actor_args)
+    actor, actor_args, origin = initial_actor(args, source, index, actor_args)
     device = pick_device(args.cuda, args.torch_deterministic)
     # the collector's SAC with one task: its tensors carry a leading task axis of 1
     sac, log_alpha = build_sac(actor, obs_dim, act_dim, args, None, device)
