@@ -634,6 +634,12 @@ def actor_lr(args, step: int) -> float:
     return args.lr_start * (args.policy_lr / args.lr_start) ** frac
 
 
+def set_actor_lr(sac: dict, args, step: int) -> None:
+    """Sets the actor optimizer's rate to actor_lr(args, step)."""
+    for group in sac["actor_optimizer"].param_groups:
+        group["lr"] = actor_lr(args, step)
+
+
 def td_error(actor, qf1_target, qf2_target, batch: list, min_qf_pi: torch.Tensor, gamma: float) -> torch.Tensor:
     """Eq. (6)'s delta = r + gamma (1 - d) min_i Q'_i(s', a') - min_i Q_i(s, a), shape (K, B).
 

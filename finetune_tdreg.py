@@ -24,7 +24,6 @@ from common import (
     Actor,
     ReplayBuffer,
     actor_layout,
-    actor_lr,
     build_sac,
     check_args,
     check_lr_ramp,
@@ -44,6 +43,7 @@ from common import (
     sac_update,
     save_atomic,
     save_training_state,
+    set_actor_lr,
     task_index,
     td_penalty,
 )
@@ -210,8 +210,7 @@ def main(args: Args) -> dict:
     device = pick_device(args.cuda, args.torch_deterministic)
     # the collector's SAC with one task: its tensors carry a leading task axis of 1
     sac, log_alpha = build_sac(actor, obs_dim, act_dim, args, None, device)
-    for group in sac["actor_optimizer"].param_groups:
-        group["lr"] = actor_lr(args, 0)
+    set_actor_lr(sac, args, 0)
     rb = ReplayBuffer(1, min(args.buffer_size, args.total_timesteps), obs_dim, act_dim, device)
     low, high = torch.tensor(actor_args["action_low"]), torch.tensor(actor_args["action_high"])
     uniform_warmup = args.warmup_actions == "uniform" or (args.warmup_actions == "auto" and args.init == "scratch")
@@ -267,8 +266,7 @@ def main(args: Args) -> dict:
         # --- ALGO: SAC update (critic eq. 5 unchanged), actor at the ramped rate with eq. (6)'s TD term ---
         if global_step >= args.learning_starts:
             if global_step % args.policy_frequency == 0:  # the rate of this step's actor updates
-                for group in sac["actor_optimizer"].param_groups:
-                    group["lr"] = actor_lr(args, global_step)
+                set_actor_lr(sac, args, global_step)
             losses = sac_update(global_step, rb.sample(args.batch_size), sac, log_alpha, args, penalty)
             if global_step % 100 == 0:
                 writer.add_scalar("losses/qf_loss", (losses["qf1_loss"] + losses["qf2_loss"]).item(), global_step)

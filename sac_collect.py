@@ -29,7 +29,6 @@ from common import (
     Actor,
     ReplayBuffer,
     actor_layout,
-    actor_lr,
     build_sac,
     check_args,
     check_lr_ramp,
@@ -51,6 +50,7 @@ from common import (
     sac_update,
     save_atomic,
     save_training_state,
+    set_actor_lr,
     task_index,
     td_penalty,
     write_json_atomic,
@@ -274,8 +274,7 @@ def main(args: Args) -> dict:
                     p.copy_(p[:1].expand_as(p))
     if source is not None:  # one basin by construction: every task fine-tunes the same policy
         load_flat_params(actor, source["params"][init_index].to(device).expand(num_tasks, -1))
-    for group in sac["actor_optimizer"].param_groups:
-        group["lr"] = actor_lr(args, 0)
+    set_actor_lr(sac, args, 0)
     penalty = td_penalty(sac, args)  # eq. (6) on the actor loss; None when --lambda-td is 0
     rb = ReplayBuffer(num_tasks, min(args.buffer_size, args.total_timesteps), obs_dim, act_dim, device)
     low, high = torch.tensor(action_low), torch.tensor(action_high)
@@ -341,8 +340,7 @@ def main(args: Args) -> dict:
         # --- ALGO: SAC update of all K tasks at once (common.sac_update: critic eq. 5, actor, temperature, targets) ---
         if global_step >= args.learning_starts:
             if args.lr_ramp_steps and global_step % args.policy_frequency == 0:  # this step's actor rate
-                for group in sac["actor_optimizer"].param_groups:
-                    group["lr"] = actor_lr(args, global_step)
+                set_actor_lr(sac, args, global_step)
             losses = update(global_step, rb.sample(args.batch_size), sac, log_alpha, args, penalty)
             if global_step >= args.learning_starts + WARM_UPDATES:  # the first updates compile (--compile) and warm caches
                 update_time += time.time() - step_start
