@@ -12,8 +12,9 @@
 #             (validate/held_out.md) and at the 11 training velocities against their own experts (validate/fit.md)
 #   final     the recipe (AE_FLAGS, HYP_FLAGS, picked from validate) on all 15, scored on the 5 test tasks and over
 #             60 velocities (zeroshot_sweep_15.png); the same on cheetah-vel-10 (10 of the 15, evenly spread)
-# EXPERTS picks whose experts validate and final train on: data (collect's, the default) or basin (outputs get a
-# _basin suffix). Run it again after a stop: a finished command (its output exists) is skipped, an interrupted one
+# EXPERTS picks whose experts validate and final train on: basin (the default; outputs get a _basin suffix) or data
+# (collect's converged experts, which the validate stage showed lie too far apart to interpolate). The defaults
+# reproduce the README's final tables: all four stages, basin experts, HYP_FLAGS = the recipe validate picked. Run it again after a stop: a finished command (its output exists) is skipped, an interrupted one
 # resumes. PY picks the interpreter (PY=echo prints the commands), OUT the folder, EXTRA adds flags to every stage
 # (e.g. "--no-cuda").
 set -euo pipefail
@@ -21,14 +22,14 @@ cd "$(dirname "$0")/.."
 PY=${PY:-python}
 OUT=${OUT:-paper/cheetah-vel-15}
 EXTRA=${EXTRA:-}
-STAGES=${STAGES:-collect validate final}
+STAGES=${STAGES:-collect basin validate final}
 SIZES=${SIZES:-15 10}  # final: the training-set sizes (15, and 10 of the 15); one each lets two run side by side
 TRAIN="0 3 6 9 12 14 18 20 22 27 29 32 34 37 39"  # round(linspace(0, 34, 15)) into the 35 sorted training ids
 TEN="0 6 9 14 18 22 27 32 34 39"                   # round(linspace(0, 14, 10)) into TRAIN
 VAL=${VAL:-6 14 22 32}                             # v = 0.525, 1.125, 1.725, 2.475: interior, one per quarter
 AE_FLAGS=${AE_FLAGS:-}
-HYP_FLAGS=${HYP_FLAGS:-}
-EXPERTS=${EXPERTS:-data}
+HYP_FLAGS=${HYP_FLAGS-"--lambda-recon 1e2"}  # picked by validate on the basin experts (README); HYP_FLAGS="" = defaults
+EXPERTS=${EXPERTS:-basin}
 BASIN_FLAGS=${BASIN_FLAGS:-"--learning-starts 5000 --lr-ramp-steps 20000 --total-timesteps 60000 --save-after 50500 \
 --save-every 500 --num-checkpoints 20 --state-every 5000"}
 # name | autoencoder flags | HypLatent flags: the candidate recipes scored on VAL (the first is the defaults)

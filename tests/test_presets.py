@@ -70,8 +70,8 @@ def test_cheetah_vel15_validates_on_training_tasks_only(tmp_path):
     fifteen = [0, 3, 6, 9, 12, 14, 18, 20, 22, 27, 29, 32, 34, 37, 39]  # README "Named configuration: cheetah-vel-15"
     test_ids = list(get_suite("cheetah-vel").test_ids)
     collects = [a for m, a in commands if m == "sac_collect"]
-    assert [[int(i) for i in a.task_ids] for a in collects] == [fifteen, test_ids]
-    assert all(a.total_timesteps == 500_000 and a.save_after == 400_500 for a in collects)
+    assert [[int(i) for i in a.task_ids] for a in collects] == [fifteen, test_ids, fifteen]  # collect, then basin
+    assert all(a.total_timesteps == 500_000 and a.save_after == 400_500 for a in collects[:2])
     autoencoders = {a.out: a for m, a in commands if m == "ae_train"}
     assert len(autoencoders) == sum(m == "ae_train" for m, _ in commands)  # recipes sharing an autoencoder train it once
     hyplatents = [a for m, a in commands if m == "hyplatent_train"]
@@ -92,6 +92,7 @@ def test_cheetah_vel15_validates_on_training_tasks_only(tmp_path):
         [a.out.removesuffix(".pt") + suffix for a in validation] for suffix in ("_zeroshot.json", "_zeroshot_params.json")
     ]
     final = [a for a in hyplatents if not a.test_task_ids and not a.eval_only]  # Table I's test tasks: the default
+    assert validation[0].lambda_recon == 1e3 and all(a.lambda_recon == 1e2 for a in final)  # the recipe validate picked
     sizes = [[int(i) for i in autoencoders[a.ae].train_task_ids] for a in final]
     assert sizes[0] == fifteen and len(sizes[1]) == 10 and set(sizes[1]) <= set(fifteen)
     assert not any(set(test_ids) & {int(i) for i in a.train_task_ids} for a in autoencoders.values())
