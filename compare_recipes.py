@@ -45,8 +45,10 @@ def validate(args: Args) -> list:
 
 
 def recipe_name(path: str) -> str:
-    """validate/hyplatent_recon-latent_zeroshot.json -> recon-latent"""
-    stem = os.path.basename(path).removesuffix(".json").removesuffix("_zeroshot_params").removesuffix("_zeroshot")
+    """validate/hyplatent_recon-latent_zeroshot.json (or _zeroshot_params.json, _near.json) -> recon-latent"""
+    stem = os.path.basename(path).removesuffix(".json")
+    for suffix in ("_zeroshot_params", "_zeroshot", "_near"):  # the preset's three tables of one recipe
+        stem = stem.removesuffix(suffix)
     return stem.removeprefix("hyplatent_")
 
 

@@ -107,6 +107,8 @@ class Args:
     """held-out tasks to evaluate (empty: the suite's test tasks, unless --params)"""
     params: tuple[str, ...] = ()
     """evaluate at these MDP parameter values instead of tasks, e.g. 1.3 2.7 (velocities) or directions in radians"""
+    table: str = ""
+    """where the evaluation's JSON table goes (empty: <out>_zeroshot.json, <out>_zeroshot_params.json with --params)"""
     eval_samples: int = 5
     """generated policies (noise samples) per test task; MTRL (metaworld): per task, each on a held-out tau_e (paper: 100)"""
     eval_episodes: int = 5
@@ -177,7 +179,7 @@ def outputs_of(args: Args, targets: list, condition: str) -> dict:
     """Every file this run writes, by what it is."""
     stem = os.path.splitext(args.out)[0]
     table = f"{stem}_zeroshot_params.json" if args.params else f"{stem}_zeroshot.json"  # a sweep keeps Table I's file
-    table = f"{stem}_mtrl.json" if condition == "behavior" else table
+    table = args.table or (f"{stem}_mtrl.json" if condition == "behavior" else table)
     files = {"checkpoint": args.out, "state": f"{args.out}.state.pt", "table": table}
     for task in targets:
         name = f"task_{task.index:02d}" if task.index is not None else target_name(task).replace("=", "_")
@@ -258,6 +260,8 @@ def validate(args: Args) -> tuple[dict, dict, list, list, dict | None]:
     requested = [task_index(source["suite"], i, "--train-task-ids") for i in args.train_task_ids]
     train_ids = source["train_task_ids"] if args.eval_only else requested or source["train_task_ids"]
     condition = source["condition"] if args.eval_only else args.condition
+    if args.table and not args.table.endswith(".json"):
+        raise SystemExit(f"{WHO}: --table {args.table}: expected a path ending in .json")
     if args.params and args.test_task_ids:
         raise SystemExit(f"{WHO}: --params and --test-task-ids: give one of them")
     if args.params and condition == "behavior":

@@ -9,7 +9,8 @@
 #             test tasks' collect-stage experts are linked there as the own-expert column)
 #   validate  validation subset VAL of the training tasks held out from everything: the autoencoder and HypLatent
 #             train on the other 11, and each recipe of VARIANTS is scored on VAL against the nearest expert
-#             (validate/held_out.md) and at the 11 training velocities against their own experts (validate/fit.md)
+#             (validate/held_out.md), at the 11 training velocities against their own experts (validate/fit.md), and
+#             at the suite's other training tasks 0.075 from a fit task, the test tasks' distance (validate/near.md)
 #   final     the recipe (AE_FLAGS, HYP_FLAGS, picked from validate) on all 15, scored on the 5 test tasks and over
 #             60 velocities (zeroshot_sweep_15.png); the same on cheetah-vel-10 (10 of the 15, evenly spread)
 # EXPERTS picks whose experts validate and final train on: basin (the default; outputs get a _basin suffix) or data
@@ -26,6 +27,7 @@ STAGES=${STAGES:-collect basin validate final}
 SIZES=${SIZES:-15 10}  # final: the training-set sizes (15, and 10 of the 15); one each lets two run side by side
 TRAIN="0 3 6 9 12 14 18 20 22 27 29 32 34 37 39"  # round(linspace(0, 34, 15)) into the 35 sorted training ids
 TEN="0 6 9 14 18 22 27 32 34 39"                   # round(linspace(0, 14, 10)) into TRAIN
+TEST="2 7 15 23 26"                                # Table I's test tasks (the suite's)
 VAL=${VAL:-6 14 22 32}                             # v = 0.525, 1.125, 1.725, 2.475: interior, one per quarter
 AE_FLAGS=${AE_FLAGS:-}
 HYP_FLAGS=${HYP_FLAGS-"--lambda-recon 1e2"}  # picked by validate on the basin experts (README); HYP_FLAGS="" = defaults
@@ -55,7 +57,7 @@ for stage in $STAGES; do
     collect)
         # sac_collect.py itself skips the tasks whose files exist
         $PY sac_collect.py --suite cheetah-vel --task-ids $TRAIN $COLLECT --out "$OUT/data" --runs-dir "$OUT/runs" $EXTRA
-        $PY sac_collect.py --suite cheetah-vel --task-ids 2 7 15 23 26 $COLLECT --out "$OUT/data" --runs-dir "$OUT/runs" \
+        $PY sac_collect.py --suite cheetah-vel --task-ids $TEST $COLLECT --out "$OUT/data" --runs-dir "$OUT/runs" \
             $EXTRA
         ;;
     basin)
@@ -67,7 +69,11 @@ for stage in $STAGES; do
     validate)
         FIT=$(for t in $TRAIN; do [[ " $VAL " == *" $t "* ]] || echo -n "$t "; done)
         FIT_V=$(for t in $FIT; do echo -n "$(awk "BEGIN { print 0.075 * ($t + 1) }") "; done)  # velocity 0.075 (i + 1)
-        made=" " tables=() fits=()
+        # NEAR: the suite's other training tasks 0.075 from a fit task (none of the 15, no test task), as far from a fit
+        # task as each test task is from the 15; the VAL tasks, 0.15-0.225 from one, flattered the generator (README)
+        NEAR=$(for t in $FIT; do for n in $((t - 1)) $((t + 1)); do
+            [[ " $TRAIN $TEST " == *" $n "* ]] || ((n < 0 || n > 39)) || echo "$n"; done; done | sort -nu | xargs)
+        made=" " tables=() fits=() nears=()
         while IFS="|" read -r name ae_flags hyp_flags; do
             ae="$OUT/validate$TAG/ae${ae_flags:+_$name}.pt"  # recipes with the default autoencoder flags share one
             [[ $made == *" $ae "* ]] || once "$ae" ae_train.py --data "$DATA" --train-task-ids $FIT --out "$ae" $ae_flags \
@@ -78,10 +84,14 @@ for stage in $STAGES; do
                 $EXTRA
             # the same generator at the 11 training velocities: how well it fits the experts it was trained on
             once "${hyp%.pt}_zeroshot_params.json" hyplatent_train.py --out "$hyp" --eval-only --params $FIT_V $EXTRA
-            tables+=("${hyp%.pt}_zeroshot.json") fits+=("${hyp%.pt}_zeroshot_params.json")
+            # and at the NEAR tasks: how it does as close to a training task as the test tasks are
+            once "${hyp%.pt}_near.json" hyplatent_train.py --out "$hyp" --eval-only --test-task-ids $NEAR \
+                --table "${hyp%.pt}_near.json" $EXTRA
+            tables+=("${hyp%.pt}_zeroshot.json") fits+=("${hyp%.pt}_zeroshot_params.json") nears+=("${hyp%.pt}_near.json")
         done <<<"$VARIANTS"
         $PY compare_recipes.py "${tables[@]}" --out "$OUT/validate$TAG/held_out.md"
         $PY compare_recipes.py "${fits[@]}" --out "$OUT/validate$TAG/fit.md"
+        $PY compare_recipes.py "${nears[@]}" --out "$OUT/validate$TAG/near.md"
         ;;
     final)
         for size in $SIZES; do

@@ -75,21 +75,28 @@ def test_cheetah_vel15_validates_on_training_tasks_only(tmp_path):
     autoencoders = {a.out: a for m, a in commands if m == "ae_train"}
     assert len(autoencoders) == sum(m == "ae_train" for m, _ in commands)  # recipes sharing an autoencoder train it once
     hyplatents = [a for m, a in commands if m == "hyplatent_train"]
-    validation = [a for a in hyplatents if a.test_task_ids]
+    validation = [a for a in hyplatents if a.test_task_ids and not a.eval_only]
     assert len(validation) >= 2 and all(a.ae in autoencoders for a in hyplatents if not a.eval_only)
     for a in validation:  # scored on training tasks that neither the autoencoder nor HypLatent saw
         held_out = [int(i) for i in a.test_task_ids]
         fit = [int(i) for i in autoencoders[a.ae].train_task_ids]
         assert set(held_out) <= set(fifteen) and not set(held_out) & set(fit) and set(fit) | set(held_out) == set(fifteen)
     trained = {a.out: a for a in validation}
-    fits = [a for a in hyplatents if a.eval_only and a.out in trained]
+    fits = [a for a in hyplatents if a.eval_only and a.out in trained and a.params]
     for a in fits:  # each validation generator, again at its own training velocities
         fit = [int(i) for i in autoencoders[trained[a.out].ae].train_task_ids]
         assert [float(v) for v in a.params] == pytest.approx([0.075 * (i + 1) for i in fit])
     assert len(fits) == len(trained)
+    nears = [a for a in hyplatents if a.eval_only and a.test_task_ids]
+    assert [a.out for a in nears] == list(trained)
+    for a in nears:  # tasks as far from a fit task (one step of 0.075) as each test task is from the 15; none of the 15
+        near, fit = [int(i) for i in a.test_task_ids], [int(i) for i in autoencoders[trained[a.out].ae].train_task_ids]
+        assert near and not set(near) & (set(fifteen) | set(test_ids)) and all(i - 1 in fit or i + 1 in fit for i in near)
+        assert a.table == a.out.removesuffix(".pt") + "_near.json"
     compares = [a for m, a in commands if m == "compare_recipes"]
     assert [list(a.tables) for a in compares] == [
-        [a.out.removesuffix(".pt") + suffix for a in validation] for suffix in ("_zeroshot.json", "_zeroshot_params.json")
+        [a.out.removesuffix(".pt") + suffix for a in validation]
+        for suffix in ("_zeroshot.json", "_zeroshot_params.json", "_near.json")
     ]
     final = [a for a in hyplatents if not a.test_task_ids and not a.eval_only]  # Table I's test tasks: the default
     assert validation[0].lambda_recon == 1e3 and all(a.lambda_recon == 1e2 for a in final)  # the recipe validate picked

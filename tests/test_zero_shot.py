@@ -271,6 +271,15 @@ def test_any_parameter_value_is_evaluated_and_written_as_policy_files(chain, tmp
             hyplatent_train.main(hyplatent_train.Args(out=hl, eval_only=True, params=params))
     with pytest.raises(SystemExit, match="--params and --test-task-ids: give one of them"):
         hyplatent_train.main(hyplatent_train.Args(out=hl, eval_only=True, params=("1.0",), test_task_ids=(2,)))
+    with pytest.raises(SystemExit, match="--table near.txt: expected a path ending in .json"):
+        hyplatent_train.main(hyplatent_train.Args(out=hl, eval_only=True, params=("1.0",), table="near.txt"))
+    # --table: a second sweep of the same checkpoint gets its own file and leaves the first one as it was
+    first = (tmp / "artifacts" / "hl_zeroshot_params.json").read_bytes()
+    near = tmp_path / "near.json"
+    hyplatent_train.main(hyplatent_train.Args(out=hl, eval_only=True, params=("1.0",), table=str(near), eval_samples=1,
+                                              eval_episodes=1))  # fmt: skip
+    assert json.loads(near.read_text())["targets"] == ["velocity=1"]
+    assert (tmp / "artifacts" / "hl_zeroshot_params.json").read_bytes() == first
 
 
 def test_a_moved_collection_is_given_with_data_and_recorded(chain, tmp_path):
@@ -321,7 +330,7 @@ def test_recipes_compare_on_the_same_targets(chain, tmp_path):
     near = real["overall_ci"]["nearest expert"]
     ahead["overall_ci"] = {**real["overall_ci"], "generated": [near[1] + 1.0, near[1] + 99.0]}
     ahead["distinguishable"] = True  # as hyplatent_train.py would write it for intervals apart
-    paths = [str(tmp_path / "hyplatent_default_zeroshot.json"), str(tmp_path / "hyplatent_wide_zeroshot.json")]
+    paths = [str(tmp_path / "hyplatent_default_zeroshot.json"), str(tmp_path / "hyplatent_wide_near.json")]
     for path, table in zip(paths, (real, ahead)):
         open(path, "w").write(json.dumps(table))
     markdown = compare_recipes.main(compare_recipes.Args(tables=tuple(paths), out=str(tmp_path / "cmp" / "held_out.md")))
