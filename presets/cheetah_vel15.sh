@@ -15,9 +15,9 @@
 #             60 velocities (zeroshot_sweep_15.png); the same on cheetah-vel-10 (10 of the 15, evenly spread)
 # EXPERTS picks whose experts validate and final train on: basin (the default; outputs get a _basin suffix) or data
 # (collect's converged experts, which the validate stage showed lie too far apart to interpolate). The defaults
-# reproduce the README's final tables: all four stages, basin experts, HYP_FLAGS = the recipe validate picked. Run it again after a stop: a finished command (its output exists) is skipped, an interrupted one
-# resumes. PY picks the interpreter (PY=echo prints the commands), OUT the folder, EXTRA adds flags to every stage
-# (e.g. "--no-cuda").
+# reproduce the README's final tables: all four stages, basin experts, HYP_FLAGS = the recipe validate picked.
+# Run it again after a stop: a finished command (its output exists) is skipped, an interrupted one resumes. PY picks
+# the interpreter (PY=echo prints the commands), OUT the folder, EXTRA adds flags to every stage (e.g. "--no-cuda").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-python}
