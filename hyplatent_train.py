@@ -308,7 +308,7 @@ def validate(args: Args) -> tuple[dict, dict, list, list, dict | None]:
     inputs = [args.out if args.eval_only else args.ae, *collection_files(data), *([embedding_path] if embedding else [])]
     for name, path in outputs_of(args, targets, condition).items():
         if not (args.eval_only and name in ("checkpoint", "state")):
-            check_output(WHO, f"--out ({name})", path, inputs)
+            check_output(WHO, "--table" if name == "table" and args.table else f"--out ({name})", path, inputs)
     return source, collection, train_ids, targets, embedding
 
 

@@ -273,6 +273,11 @@ def test_any_parameter_value_is_evaluated_and_written_as_policy_files(chain, tmp
         hyplatent_train.main(hyplatent_train.Args(out=hl, eval_only=True, params=("1.0",), test_task_ids=(2,)))
     with pytest.raises(SystemExit, match="--table near.txt: expected a path ending in .json"):
         hyplatent_train.main(hyplatent_train.Args(out=hl, eval_only=True, params=("1.0",), table="near.txt"))
+    (tmp_path / "folder.json").mkdir()
+    with pytest.raises(SystemExit, match="--table .*folder.json: is a folder, expected a file path"):
+        hyplatent_train.main(
+            hyplatent_train.Args(out=hl, eval_only=True, params=("1.0",), table=str(tmp_path / "folder.json"))
+        )
     # --table: a second sweep of the same checkpoint gets its own file and leaves the first one as it was
     first = (tmp / "artifacts" / "hl_zeroshot_params.json").read_bytes()
     near = tmp_path / "near.json"
