@@ -10,7 +10,8 @@ PY=${PY:-python}
 OUT=${OUT:-paper/ant-dir}
 EXTRA=${EXTRA:-}
 once() { local out=$1; shift; [ -f "$out" ] || $PY "$@"; }  # runs a stage command unless its output exists
-TRAIN="0 1 2 3 4 5 7 8 9 10 11 12 13 14 15 16 18 19 20 21 22 24 25 26 27 28 29 31 32 33 34 35 36 37 38 39 40 42 43 44 45 46 47 48 49"
+TRAIN="0 1 2 3 4 5 7 8 9 10 11 12 13 14 15 16 18 19 20 21 22 24 25 26 27 28 29"
+TRAIN+=" 31 32 33 34 35 36 37 38 39 40 42 43 44 45 46 47 48 49"
 
 $PY sac_collect.py --suite ant-dir --task-ids $TRAIN --total-timesteps 750000 --save-after 500000 --save-every 500 \
     --num-checkpoints 500 --out "$OUT/data" --runs-dir "$OUT/runs" $EXTRA
