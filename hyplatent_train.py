@@ -219,6 +219,8 @@ def validate(args: Args) -> tuple[dict, dict, list, list, dict | None]:
         raise SystemExit(f"{WHO}: --real-label {args.real_label}: expected a number in (0, 1]")
     if not args.generator_widths or min(args.generator_widths) < 1:
         raise SystemExit(f"{WHO}: --generator-widths {list(args.generator_widths)}: expected positive widths")
+    if args.table and not args.table.endswith(".json"):
+        raise SystemExit(f"{WHO}: --table {args.table}: expected a path ending in .json")
     if args.eval_only:
         source = load_artifact(
             args.out,
@@ -260,8 +262,6 @@ def validate(args: Args) -> tuple[dict, dict, list, list, dict | None]:
     requested = [task_index(source["suite"], i, "--train-task-ids") for i in args.train_task_ids]
     train_ids = source["train_task_ids"] if args.eval_only else requested or source["train_task_ids"]
     condition = source["condition"] if args.eval_only else args.condition
-    if args.table and not args.table.endswith(".json"):
-        raise SystemExit(f"{WHO}: --table {args.table}: expected a path ending in .json")
     if args.params and args.test_task_ids:
         raise SystemExit(f"{WHO}: --params and --test-task-ids: give one of them")
     if args.params and condition == "behavior":

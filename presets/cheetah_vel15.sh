@@ -64,7 +64,9 @@ for stage in $STAGES; do
         $PY sac_collect.py --suite cheetah-vel --task-ids $TRAIN --init-from "$OUT/data/cheetah-vel/task_20.pt" $BASIN_FLAGS \
             --out "$OUT/basin" --runs-dir "$OUT/runs" $EXTRA
         mkdir -p "$OUT/basin/cheetah-vel"
-        for t in 02 07 15 23 26; do ln -sfn "../../data/cheetah-vel/task_$t.pt" "$OUT/basin/cheetah-vel/task_$t.pt"; done
+        for t in $TEST; do
+            f=$(printf "task_%02d.pt" "$t") && ln -sfn "../../data/cheetah-vel/$f" "$OUT/basin/cheetah-vel/$f"
+        done
         ;;
     validate)
         FIT=$(for t in $TRAIN; do [[ " $VAL " == *" $t "* ]] || echo -n "$t "; done)
