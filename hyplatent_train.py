@@ -108,7 +108,10 @@ class Args:
     params: tuple[str, ...] = ()
     """evaluate at these MDP parameter values instead of tasks, e.g. 1.3 2.7 (velocities) or directions in radians"""
     table: str = ""
-    """where the evaluation's JSON table goes (empty: <out>_zeroshot.json, <out>_zeroshot_params.json with --params)"""
+    """where the evaluation's JSON table goes, its policies beside it in <table>_generated/ (empty: <out>_zeroshot.json,
+    <out>_zeroshot_params.json with --params; policies in <out>_generated/)"""
+    noise_scale: float = 1.0
+    """std of the noise the evaluated policies are drawn with (1: the training noise, the paper; < 1: truncated, README)"""
     eval_samples: int = 5
     """generated policies (noise samples) per test task; MTRL (metaworld): per task, each on a held-out tau_e (paper: 100)"""
     eval_episodes: int = 5
@@ -181,9 +184,10 @@ def outputs_of(args: Args, targets: list, condition: str) -> dict:
     table = f"{stem}_zeroshot_params.json" if args.params else f"{stem}_zeroshot.json"  # a sweep keeps Table I's file
     table = args.table or (f"{stem}_mtrl.json" if condition == "behavior" else table)
     files = {"checkpoint": args.out, "state": f"{args.out}.state.pt", "table": table}
+    folder = f"{os.path.splitext(args.table)[0] if args.table else stem}_generated"  # a named table keeps its policies
     for task in targets:
         name = f"task_{task.index:02d}" if task.index is not None else target_name(task).replace("=", "_")
-        files[f"policies {target_name(task)}"] = os.path.join(f"{stem}_generated", f"{name}.pt")
+        files[f"policies {target_name(task)}"] = os.path.join(folder, f"{name}.pt")
     return files
 
 
@@ -213,7 +217,12 @@ def validate(args: Args) -> tuple[dict, dict, list, list, dict | None]:
     if args.noise_dim is not None and args.noise_dim < 1:
         raise SystemExit(f"{WHO}: --noise-dim {args.noise_dim}: expected an integer >= 1")
     check_args(
-        WHO, args, at_least, positive=("lr", "real_label"), non_negative=("lambda_recon", "lambda_reg"), coverage=("ci",)
+        WHO,
+        args,
+        at_least,
+        positive=("lr", "real_label"),
+        non_negative=("lambda_recon", "lambda_reg", "noise_scale"),
+        coverage=("ci",),
     )
     if args.real_label > 1:
         raise SystemExit(f"{WHO}: --real-label {args.real_label}: expected a number in (0, 1]")
@@ -495,14 +504,14 @@ def build_models(ckpt: dict):
 
 
 @torch.no_grad()
-def generate(ckpt: dict, condition: torch.Tensor, seed: int = 0) -> torch.Tensor:
+def generate(ckpt: dict, condition: torch.Tensor, seed: int = 0, noise_scale: float = 1.0) -> torch.Tensor:
     """(num, P) flat actor parameters generated from a HypLatent checkpoint, one per row of `condition`
-    (num, d): a task's MDP parameters, or a tau_e (MetaWorld)."""
+    (num, d): a task's MDP parameters, or a tau_e (MetaWorld); the noise is N(0, noise_scale^2)."""
     generator, decoder = build_models(ckpt)
     gen = torch.Generator().manual_seed(seed)
     num = len(condition)
     condition = encode_condition(torch.as_tensor(condition, dtype=torch.float32), ckpt["condition"])
-    z = generator(torch.cat([torch.randn(num, ckpt["noise_dim"], generator=gen), condition], dim=-1))
+    z = generator(torch.cat([noise_scale * torch.randn(num, ckpt["noise_dim"], generator=gen), condition], dim=-1))
     return decoder.denormalize(decoder.decode(z.view(num, 2, -1)))
 
 
@@ -534,7 +543,7 @@ def zero_shot_table(ckpt: dict, collection: dict, targets: list, args: Args) -> 
         # a task's noise seed follows its id; a parameter value's follows the value, so a sweep is repeatable point by point
         noise_seed = args.seed + (task.index if task.index is not None else 100_000 + round(g * 10_000))
         candidates = {
-            "generated": generate(ckpt, torch.tensor([list(task.params)] * args.eval_samples), seed=noise_seed),
+            "generated": generate(ckpt, torch.tensor([list(task.params)] * args.eval_samples), noise_seed, args.noise_scale),
             "nearest expert": best[near[0]][None],
             "interpolated experts": (w0 * best[near[0]] + (1 - w0) * best[near[1]])[None],
             "random actor": flatten_params(random_actor)[None],
@@ -553,7 +562,8 @@ def zero_shot_table(ckpt: dict, collection: dict, targets: list, args: Args) -> 
             runs[name].append(block.reshape(-1))
             if name == "generated":
                 per_task[key]["generated per sample"] = block.mean(1).tolist()
-                origin = {"stage": WHO, "hyplatent": os.path.abspath(args.out), "noise_seed": noise_seed}
+                origin = {"stage": WHO, "hyplatent": os.path.abspath(args.out), "noise_seed": noise_seed,
+                          "noise_scale": args.noise_scale}  # fmt: skip
                 generated[key] = policy_file(
                     task, ckpt["actor_args"], ckpt["layout"], c, block, ckpt["eval_seed"], origin, args
                 )
@@ -582,11 +592,13 @@ def zero_shot_table(ckpt: dict, collection: dict, targets: list, args: Args) -> 
                f"{args.ci:.0%} intervals {'do not overlap' if apart else 'overlap (not distinguishable)'}")  # fmt: skip
     print(
         f"\nzero-shot returns, {suite}, trained on {len(train_ids)} tasks, {args.eval_samples} generated policies "
-        f"x {args.eval_episodes} episodes per target; mean [{args.ci:.0%} bootstrap interval]:\n{table}\n{verdict}"
+        f"(noise std {args.noise_scale:g}) x {args.eval_episodes} episodes per target; mean [{args.ci:.0%} bootstrap "
+        f"interval]:\n{table}\n{verdict}"
     )
     result = {"suite": suite, "train_task_ids": train_ids, "targets": keys, "per_task": per_task, "overall": overall,
               "overall_ci": overall_ci, "distinguishable": apart, "verdict": verdict, "markdown": table,
-              "eval_samples": args.eval_samples, "eval_episodes": args.eval_episodes, "ci": args.ci}  # fmt: skip
+              "eval_samples": args.eval_samples, "eval_episodes": args.eval_episodes, "noise_scale": args.noise_scale,
+              "ci": args.ci}  # fmt: skip
     return result, generated
 
 
@@ -595,10 +607,10 @@ def zero_shot_table(ckpt: dict, collection: dict, targets: list, args: Args) -> 
 # ----------------------------------------------------------------------------------------------
 def mtrl(ckpt: dict, collection: dict, embedding: dict, targets: list, args: Args) -> tuple[dict, dict]:
     """The MTRL table (common.mtrl_table) of this generator; returns it and its policies per task as policy files."""
-    generators = {"generated": lambda condition, seed: generate(ckpt, condition, seed)}
-    origin = {"stage": WHO, "hyplatent": os.path.abspath(args.out)}
+    generators = {"generated": lambda condition, seed: generate(ckpt, condition, seed, args.noise_scale)}
+    origin = {"stage": WHO, "hyplatent": os.path.abspath(args.out), "noise_scale": args.noise_scale}
     result, policies = mtrl_table(ckpt, collection, embedding, targets, generators, args, origin)
-    return result, policies["generated"]
+    return {**result, "noise_scale": args.noise_scale}, policies["generated"]
 
 
 def main(args: Args) -> dict:

@@ -10,12 +10,14 @@
 #   validate  validation subset VAL of the training tasks held out from everything: the autoencoder and HypLatent
 #             train on the other 11, and each recipe of VARIANTS is scored on VAL against the nearest expert
 #             (validate/held_out.md), at the 11 training velocities against their own experts (validate/fit.md), and
-#             at the suite's other training tasks 0.075 from a fit task, the test tasks' distance (validate/near.md)
-#   final     the recipe (AE_FLAGS, HYP_FLAGS, picked from validate) on all 15, scored on the 5 test tasks and over
-#             60 velocities (zeroshot_sweep_15.png); the same on cheetah-vel-10 (10 of the 15, evenly spread)
+#             at the suite's other training tasks 0.075 from a fit task, the test tasks' distance (validate/near.md);
+#             then SCALE_RECIPE's generator at NEAR with the evaluation noise scaled by each of NOISE_SCALES
+#             (validate/noise_near.md)
+#   final     the recipe (AE_FLAGS, HYP_FLAGS, EVAL_FLAGS, picked from validate) on all 15, scored on the 5 test tasks
+#             and over 60 velocities (zeroshot_sweep_15.png); the same on cheetah-vel-10 (10 of the 15, evenly spread)
 # EXPERTS picks whose experts validate and final train on: basin (the default; outputs get a _basin suffix) or data
 # (collect's converged experts, which the validate stage showed lie too far apart to interpolate). The defaults
-# reproduce the README's final tables: all four stages, basin experts, HYP_FLAGS = the recipe validate picked.
+# reproduce the README's final tables: all four stages, basin experts, HYP_FLAGS and EVAL_FLAGS = what validate picked.
 # Run it again after a stop: a finished command (its output exists) is skipped, an interrupted one resumes. PY picks
 # the interpreter (PY=echo prints the commands), OUT the folder, EXTRA adds flags to every stage (e.g. "--no-cuda").
 set -euo pipefail
@@ -31,6 +33,9 @@ TEST="2 7 15 23 26"                                # Table I's test tasks (the s
 VAL=${VAL:-6 14 22 32}                             # v = 0.525, 1.125, 1.725, 2.475: interior, one per quarter
 AE_FLAGS=${AE_FLAGS:-}
 HYP_FLAGS=${HYP_FLAGS-"--lambda-recon 1e2"}  # picked by validate on the basin experts (README); HYP_FLAGS="" = defaults
+EVAL_FLAGS=${EVAL_FLAGS-"--noise-scale 0.75"}  # picked by validate/noise_near.md (README); EVAL_FLAGS="" = the paper's
+SCALE_RECIPE=${SCALE_RECIPE:-recon-1e2}       # the recipe (a VARIANTS name) whose generator the noise scales are scored on
+NOISE_SCALES=${NOISE_SCALES:-0 0.25 0.5 0.75 1}
 EXPERTS=${EXPERTS:-basin}
 BASIN_FLAGS=${BASIN_FLAGS:-"--learning-starts 5000 --lr-ramp-steps 20000 --total-timesteps 60000 --save-after 50500 \
 --save-every 500 --num-checkpoints 20 --state-every 5000"}
@@ -69,6 +74,8 @@ for stage in $STAGES; do
         done
         ;;
     validate)
+        cut -d "|" -f 1 <<<"$VARIANTS" | grep -qxF "$SCALE_RECIPE" ||
+            { echo "SCALE_RECIPE: '$SCALE_RECIPE' is not a recipe name of VARIANTS" >&2 && exit 2; }
         FIT=$(for t in $TRAIN; do [[ " $VAL " == *" $t "* ]] || echo -n "$t "; done)
         FIT_V=$(for t in $FIT; do echo -n "$(awk "BEGIN { print 0.075 * ($t + 1) }") "; done)  # velocity 0.075 (i + 1)
         # NEAR: the suite's other training tasks 0.075 from a fit task (none of the 15, no test task), as far from a fit
@@ -94,6 +101,14 @@ for stage in $STAGES; do
         $PY compare_recipes.py "${tables[@]}" --out "$OUT/validate$TAG/held_out.md"
         $PY compare_recipes.py "${fits[@]}" --out "$OUT/validate$TAG/fit.md"
         $PY compare_recipes.py "${nears[@]}" --out "$OUT/validate$TAG/near.md"
+        # the evaluation noise of one recipe, scaled (truncation): 10 samples per task, as many as fit a mean
+        hyp="$OUT/validate$TAG/hyplatent_$SCALE_RECIPE.pt" scaled=()
+        for s in $NOISE_SCALES; do
+            once "${hyp%.pt}_noise-${s}_near.json" hyplatent_train.py --out "$hyp" --eval-only --test-task-ids $NEAR \
+                --noise-scale "$s" --eval-samples 10 --table "${hyp%.pt}_noise-${s}_near.json" $EXTRA
+            scaled+=("${hyp%.pt}_noise-${s}_near.json")
+        done
+        $PY compare_recipes.py "${scaled[@]}" --out "$OUT/validate$TAG/noise_near.md"
         ;;
     final)
         for size in $SIZES; do
@@ -105,11 +120,11 @@ for stage in $STAGES; do
             stem="$OUT/hyplatent_$size$TAG"
             once "$OUT/ae_$size$TAG.pt" ae_train.py --data "$DATA" --train-task-ids $ids --out "$OUT/ae_$size$TAG.pt" \
                 $AE_FLAGS --runs-dir "$OUT/runs" $EXTRA
-            once "$stem.pt" hyplatent_train.py --ae "$OUT/ae_$size$TAG.pt" --out "$stem.pt" $HYP_FLAGS --runs-dir "$OUT/runs" \
-                $EXTRA
+            once "$stem.pt" hyplatent_train.py --ae "$OUT/ae_$size$TAG.pt" --out "$stem.pt" $HYP_FLAGS $EVAL_FLAGS \
+                --runs-dir "$OUT/runs" $EXTRA
             # the whole range: 60 velocities over (0, 3], then the figure with the test tasks (issue 12's picture)
             once "${stem}_zeroshot_params.json" hyplatent_train.py --out "$stem.pt" --eval-only --params $(seq 0.05 0.05 3) \
-                $EXTRA
+                $EVAL_FLAGS $EXTRA
             once "$OUT/zeroshot_sweep_$size$TAG.png" plot_zeroshot.py "${stem}_zeroshot_params.json" "${stem}_zeroshot.json" \
                 --out "$OUT/zeroshot_sweep_$size$TAG.png"
         done

@@ -87,24 +87,31 @@ def test_cheetah_vel15_validates_on_training_tasks_only(tmp_path):
         fit = [int(i) for i in autoencoders[trained[a.out].ae].train_task_ids]
         assert [float(v) for v in a.params] == pytest.approx([0.075 * (i + 1) for i in fit])
     assert len(fits) == len(trained)
-    nears = [a for a in hyplatents if a.eval_only and a.test_task_ids]
+    nears = [a for a in hyplatents if a.eval_only and a.test_task_ids and "_noise-" not in a.table]
     assert [a.out for a in nears] == list(trained)
     for a in nears:  # tasks as far from a fit task (one step of 0.075) as each test task is from the 15; none of the 15
         near, fit = [int(i) for i in a.test_task_ids], [int(i) for i in autoencoders[trained[a.out].ae].train_task_ids]
         assert near and not set(near) & (set(fifteen) | set(test_ids)) and all(i - 1 in fit or i + 1 in fit for i in near)
         assert a.table == a.out.removesuffix(".pt") + "_near.json"
+    # the evaluation noise, scaled, on the picked recipe's generator at the same near tasks, each in its own table
+    scaled = [a for a in hyplatents if a.eval_only and a.test_task_ids and "_noise-" in a.table]
+    assert [a.noise_scale for a in scaled] == [0, 0.25, 0.5, 0.75, 1] and all(a.eval_samples == 10 for a in scaled)
+    assert {a.out for a in scaled} == {a.out for a in validation if a.lambda_recon == 1e2}
+    assert all(a.test_task_ids == nears[0].test_task_ids and a.table.endswith("_near.json") for a in scaled)
     compares = [a for m, a in commands if m == "compare_recipes"]
     assert [list(a.tables) for a in compares] == [
         [a.out.removesuffix(".pt") + suffix for a in validation]
         for suffix in ("_zeroshot.json", "_zeroshot_params.json", "_near.json")
-    ]
+    ] + [[a.table for a in scaled]]
     final = [a for a in hyplatents if not a.test_task_ids and not a.eval_only]  # Table I's test tasks: the default
     assert validation[0].lambda_recon == 1e3 and all(a.lambda_recon == 1e2 for a in final)  # the recipe validate picked
+    assert all(a.noise_scale == 1 for a in validation) and all(a.noise_scale == 0.75 for a in final)  # and its noise
     sizes = [[int(i) for i in autoencoders[a.ae].train_task_ids] for a in final]
     assert sizes[0] == fifteen and len(sizes[1]) == 10 and set(sizes[1]) <= set(fifteen)
     assert not any(set(test_ids) & {int(i) for i in a.train_task_ids} for a in autoencoders.values())
     sweeps = [a for a in hyplatents if a.eval_only and a.out not in trained]  # each final generator over the whole range
     assert [a.out for a in sweeps] == [a.out for a in final] and all(len(a.params) == 60 for a in sweeps)
+    assert all(a.noise_scale == 0.75 for a in sweeps)
     plots = [a for m, a in commands if m == "plot_zeroshot"]
     assert [list(a.tables) for a in plots] == [
         [a.out.removesuffix(".pt") + suffix for suffix in ("_zeroshot_params.json", "_zeroshot.json")] for a in final
@@ -142,9 +149,10 @@ def test_cheetah_vel15_basin_fine_tunes_every_expert_from_one_and_trains_on_them
         ({"STAGES": "validate fina"}, "STAGES: unknown stage 'fina', expected collect, basin, validate or final"),
         ({"SIZES": "15 20"}, "SIZES: unknown size '20', expected 15 or 10"),
         ({"EXPERTS": "bassin"}, "EXPERTS: unknown expert set 'bassin', expected data or basin"),
+        ({"SCALE_RECIPE": "recon-1e3"}, "SCALE_RECIPE: 'recon-1e3' is not a recipe name of VARIANTS"),
     ],
 )
-def test_cheetah_vel15_refuses_unknown_stage_size_or_experts(setting, message):
+def test_cheetah_vel15_refuses_unknown_settings(setting, message):
     done = subprocess.run(
         ["bash", os.path.join(ROOT, "presets", "cheetah_vel15.sh")], env={**os.environ, "PY": "echo", **setting},
         capture_output=True, text=True,

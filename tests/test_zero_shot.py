@@ -1,6 +1,7 @@
 """ae_train.py and hyplatent_train.py: the pieces with real math, toy runs whose answer is known, the chained
 scripts on a tiny config, and one test per class of bad input."""
 
+import dataclasses
 import json
 import math
 import os
@@ -214,6 +215,10 @@ def test_hyplatent_artifact_generates_policies(chain):
     assert flat.shape == (3, 17 * 32 + 32 + 32 * 32 + 32 + 2 * (32 * 6 + 6)) and torch.isfinite(flat).all()
     assert torch.equal(flat, generate(ckpt, torch.tensor([[0.6]] * 3), seed=0))
     assert not torch.allclose(flat[0], flat[1]), "noise does not change the generated policy"
+    mode = generate(ckpt, torch.tensor([[0.6]] * 3), seed=0, noise_scale=0.0)  # truncated to zero: G(0, M), one policy
+    assert torch.equal(mode[0], mode[1]) and torch.equal(mode[0], mode[2])
+    half = generate(ckpt, torch.tensor([[0.6]] * 3), seed=0, noise_scale=0.5)  # the same draws, scaled: between the two
+    assert not torch.equal(half, flat) and not torch.allclose(half[0], half[1])
 
 
 def test_zero_shot_table_generated_policy_files_and_eval_only_agree(chain, tmp_path, monkeypatch):
@@ -273,6 +278,20 @@ def test_any_parameter_value_is_evaluated_and_written_as_policy_files(chain, tmp
         hyplatent_train.main(hyplatent_train.Args(out=hl, eval_only=True, params=("1.0",), test_task_ids=(2,)))
     with pytest.raises(SystemExit, match="--table near.txt: expected a path ending in .json"):
         hyplatent_train.main(hyplatent_train.Args(out=hl, eval_only=True, params=("1.0",), table="near.txt"))
+
+
+def test_truncated_noise_is_evaluated_and_recorded(chain, tmp_path):
+    tmp, _, _ = chain
+    hl, table = str(tmp / "artifacts" / "hl.pt"), str(tmp_path / "truncated.json")
+    args = hyplatent_train.Args(out=hl, eval_only=True, params=("0.3",), eval_samples=2, eval_episodes=1, table=table)
+    result = hyplatent_train.main(dataclasses.replace(args, noise_scale=0.0))
+    assert result["noise_scale"] == 0.0 and json.loads(open(table).read())["noise_scale"] == 0.0
+    returns = result["per_task"]["velocity=0.3"]["generated per sample"]
+    assert returns[0] == pytest.approx(returns[1])  # every sample is G(0, M): one policy, deterministic episodes
+    policies = load_policies(str(tmp_path / "truncated_generated" / "velocity_0.3.pt"), "test")  # beside its table
+    assert policies["origin"]["noise_scale"] == 0.0 and torch.equal(policies["params"][0], policies["params"][1])
+    with pytest.raises(SystemExit, match="--noise-scale -0.5: expected"):
+        hyplatent_train.main(dataclasses.replace(args, noise_scale=-0.5))
     (tmp_path / "folder.json").mkdir()
     with pytest.raises(SystemExit, match="--table .*folder.json: is a folder, expected a file path"):
         hyplatent_train.main(
@@ -283,8 +302,11 @@ def test_any_parameter_value_is_evaluated_and_written_as_policy_files(chain, tmp
     near = tmp_path / "near.json"
     hyplatent_train.main(hyplatent_train.Args(out=hl, eval_only=True, params=("1.0",), table=str(near), eval_samples=1,
                                               eval_episodes=1))  # fmt: skip
-    assert json.loads(near.read_text())["targets"] == ["velocity=1"]
+    assert (
+        json.loads(near.read_text())["targets"] == ["velocity=1"] and (tmp_path / "near_generated" / "velocity_1.pt").exists()
+    )
     assert (tmp / "artifacts" / "hl_zeroshot_params.json").read_bytes() == first
+    assert not (tmp / "artifacts" / "hl_generated" / "velocity_1.pt").exists()  # nor the first one's policies
 
 
 def test_a_moved_collection_is_given_with_data_and_recorded(chain, tmp_path):
