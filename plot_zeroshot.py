@@ -28,6 +28,11 @@ class Args:
     """where the figure is written"""
 
 
+def noise_scale(table: dict) -> float:
+    """The noise std the table's generated policies were drawn with (tables from before --noise-scale: 1)."""
+    return table.get("noise_scale", 1.0)
+
+
 def validate(args: Args) -> list:
     """One-line errors for unreadable or mismatched tables and an unusable --out; returns the tables."""
     check_output(WHO, "--out", args.out, args.tables)
@@ -41,6 +46,11 @@ def validate(args: Args) -> list:
         if tables and (table["suite"], table["train_task_ids"]) != (tables[0]["suite"], tables[0]["train_task_ids"]):
             raise SystemExit(
                 f"{WHO}: {path}: from another generator ({table['suite']}, training tasks {table['train_task_ids']})"
+            )
+        if tables and noise_scale(table) != noise_scale(tables[0]):
+            raise SystemExit(
+                f"{WHO}: {path}: evaluated with noise std {noise_scale(table):g}, {args.tables[0]} with "
+                f"{noise_scale(tables[0]):g}; one curve takes one noise scale"
             )
         tables.append(table)
     if not tables:
@@ -58,7 +68,8 @@ def main(args: Args) -> str:
 
     fig, ax = plt.subplots(figsize=(9, 4.5))
     mean = np.array([s.mean() for s in samples])
-    ax.plot(x, mean, "-o", ms=3, color="C0", label=f"generated (mean of {len(samples[0])} samples)")
+    scale = "" if noise_scale(tables[0]) == 1 else f", noise std {noise_scale(tables[0]):g}"
+    ax.plot(x, mean, "-o", ms=3, color="C0", label=f"generated (mean of {len(samples[0])} samples{scale})")
     ax.fill_between(
         x, [s.min() for s in samples], [s.max() for s in samples], color="C0", alpha=0.2, label="generated, min-max"
     )

@@ -338,11 +338,17 @@ def test_sweep_figure_from_the_zero_shot_tables(chain, tmp_path):
         json.dumps({"suite": "ant-dir", "train_task_ids": [1], "targets": [], "per_task": {}})
     )
     (tmp_path / "broken.json").write_text("{")
+    truncated = {**json.loads(open(tables[1]).read()), "noise_scale": 0.5}
+    (tmp_path / "truncated.json").write_text(json.dumps(truncated))
     before = open(tables[0]).read()
     for override, message in [
         (dict(out=tables[0]), "is one of this stage's inputs"),
         (dict(tables=(*tables, str(tmp_path / "other.json"))), "other.json: from another generator"),
         (dict(tables=(str(tmp_path / "broken.json"),)), "broken.json: not a readable zero-shot JSON"),
+        (
+            dict(tables=(tables[0], str(tmp_path / "truncated.json"))),
+            "truncated.json: evaluated with noise std 0.5, .* with 1",
+        ),
         (dict(tables=(str(tmp / "artifacts" / "hl.pt"),)), "hl.pt: not a readable zero-shot JSON"),
     ]:
         with pytest.raises(SystemExit, match=message):
