@@ -332,6 +332,22 @@ def best_rows(ae: dict, collection: dict, rows: torch.Tensor, n: int) -> torch.T
     return torch.cat(keep).sort().values
 
 
+@torch.no_grad()
+def own_task_latents(generator, z_real: torch.Tensor, cond: torch.Tensor, task_of_rows: torch.Tensor, noise: int,
+                     seed: int) -> dict:  # fmt: skip
+    """A diagnostic on training data, not in the paper: per training task, the fraction of generated latents
+    G(n, M_i), one per paired latent, whose nearest task centroid of the real latents is that task's own. A generator
+    that folds several tasks onto one cluster (mode collapse) scores low there, however well its decoder copes."""
+    generator.eval()  # as the generated policies are made (BatchNorm's running statistics)
+    gen = torch.Generator(device=cond.device).manual_seed(seed)  # its own draws: training's random stream is untouched
+    z_fake = generator(torch.cat([torch.randn(len(cond), noise, generator=gen, device=cond.device), cond], -1))
+    generator.train()
+    tasks = task_of_rows.unique()
+    centroids = torch.stack([z_real[task_of_rows == t].mean(0) for t in tasks])
+    nearest = tasks[torch.cdist(z_fake, centroids).argmin(1)]
+    return {int(t): float((nearest[task_of_rows == t] == t).float().mean()) for t in tasks}
+
+
 # ----------------------------------------------------------------------------------------------
 # Algorithm 1: the discriminator and its auxiliary head, then the generator (and decoder), per iteration
 # ----------------------------------------------------------------------------------------------
@@ -347,7 +363,7 @@ def train(args: Args, ae: dict, collection: dict, train_ids: list, embedding: di
     if args.best_checkpoints:  # departs from the paper (all checkpoints): the paired experts are each task's best
         keep = best_rows(ae, collection, rows, args.best_checkpoints)
         rows, cond_all = rows[keep], cond_all[keep]
-    z_real_all = ae["latents"][rows].flatten(1)  # (M, 2 * latent_dim)
+    z_real_all, task_of_rows = ae["latents"][rows].flatten(1), ae["task_index"][rows]  # (M, 2 * latent_dim), (M,)
     torch.manual_seed(args.seed)
 
     autoencoder = ParamAutoencoder(**ae["model_args"])
@@ -367,7 +383,7 @@ def train(args: Args, ae: dict, collection: dict, train_ids: list, embedding: di
     device = pick_device(args.cuda, args.torch_deterministic)  # networks drawn on the CPU: one init on every device
     for net in (generator, discriminator, autoencoder):
         net.to(device)
-    z_real_all, cond_all, x_all = z_real_all.to(device), cond_all.to(device), x_all.to(device)
+    z_real_all, cond_all, x_all, task_of_rows = (t.to(device) for t in (z_real_all, cond_all, x_all, task_of_rows))
     train_decoder = args.train_decoder and args.recon == "param"  # only eq. (2)'s term reaches the decoder
     g_params = [*generator.parameters(), *(autoencoder.decoders.parameters() if train_decoder else [])]
     encoder = nn.ModuleList([autoencoder.encoders, autoencoder.norm])  # E_phi: moves with the discriminator, or not at all
@@ -444,11 +460,15 @@ def train(args: Args, ae: dict, collection: dict, train_ids: list, embedding: di
         if it % args.state_every == 0 and it < args.iterations:
             save_training_state(state_path, args, it, stateful, inputs, WHO, run_name=run_name)
         if it % args.log_every == 0 or it == args.iterations:
+            with torch.no_grad():  # the real latents as the discriminator now sees them
+                z_now = autoencoder.encode(x_all).flatten(1) if args.train_encoder else z_real_all
+            own = own_task_latents(generator, z_now, cond_all, task_of_rows, noise, args.seed)
+            writer.add_scalar("fit/own_task_latents", np.mean(list(own.values())), it)
             ips = (it - start_it) / (time.time() - start)
             print(
                 f"iter {it}/{args.iterations} | d_adv {d_adv.item():.3f} g_adv {g_adv.item():.3f} "
-                f"g_recon {g_rec.item():.2e} aux {g_reg.item():.2e} | {ips:.1f} it/s | "
-                f"ETA {(args.iterations - it) / ips / 60:.1f} min",
+                f"g_recon {g_rec.item():.2e} aux {g_reg.item():.2e} | own-task latents {np.mean(list(own.values())):.2f} | "
+                f"{ips:.1f} it/s | ETA {(args.iterations - it) / ips / 60:.1f} min",
                 flush=True,
             )
     writer.close()
@@ -481,12 +501,14 @@ def train(args: Args, ae: dict, collection: dict, train_ids: list, embedding: di
         "params_digest": ae["params_digest"],
         "train_encoder": args.train_encoder,
         **moved,
+        "own_task_latents": own,  # per training task, at the last iteration (own_task_latents)
         "step": args.iterations,
         "args": vars(args),
     }
     save_atomic(ckpt, args.out, WHO)
     if os.path.exists(state_path):
         os.remove(state_path)
+    print(f"{WHO}: own-task latents per training task { ({t: round(f, 2) for t, f in own.items()}) }")
     print(f"{WHO}: wrote {args.out}")
     return ckpt
 

@@ -176,6 +176,23 @@ def test_encoder_moves_with_the_discriminator_only_when_asked(toy, tmp_path):
     assert hypformer_train.ground_truth_latents(fixed, ae) is ae["latents"]
 
 
+def test_own_task_latents_counts_generated_latents_in_their_own_tasks_cluster():
+    z_real = torch.tensor([[0.0, 0.0], [0.2, 0.0], [10.0, 10.0], [10.2, 10.0]])  # task 3's cluster, then task 7's
+    task_of_rows, cond = torch.tensor([3, 3, 7, 7]), torch.tensor([[0.0], [0.0], [1.0], [1.0]])
+
+    class Fake(torch.nn.Module):  # ignores the noise: latent = scale * (cond, cond)
+        def __init__(self, scale: float):
+            super().__init__()
+            self.scale = scale
+
+        def forward(self, x):
+            return self.scale * x[:, -1:].repeat(1, 2)
+
+    faithful = hyplatent_train.own_task_latents(Fake(10.0), z_real, cond, task_of_rows, noise=4, seed=0)
+    collapsed = hyplatent_train.own_task_latents(Fake(0.0), z_real, cond, task_of_rows, noise=4, seed=0)
+    assert faithful == {3: 1.0, 7: 1.0} and collapsed == {3: 1.0, 7: 0.0}  # both tasks folded onto task 3's cluster
+
+
 def test_best_checkpoints_are_each_tasks_highest_returns():
     ae = {"train_task_ids": [3, 5], "task_index": torch.tensor([3, 3, 3, 3, 5, 5, 5])}
     collection = {3: {"returns": torch.tensor([-5.0, -1.0, -9.0, -2.0])}, 5: {"returns": torch.tensor([7.0, 9.0, 8.0])}}
@@ -215,6 +232,7 @@ def test_hyplatent_artifact_generates_policies(chain):
     assert flat.shape == (3, 17 * 32 + 32 + 32 * 32 + 32 + 2 * (32 * 6 + 6)) and torch.isfinite(flat).all()
     assert torch.equal(flat, generate(ckpt, torch.tensor([[0.6]] * 3), seed=0))
     assert not torch.allclose(flat[0], flat[1]), "noise does not change the generated policy"
+    assert set(ckpt["own_task_latents"]) == {0, 4} and all(0 <= f <= 1 for f in ckpt["own_task_latents"].values())
     mode = generate(ckpt, torch.tensor([[0.6]] * 3), seed=0, noise_scale=0.0)  # truncated to zero: G(0, M), one policy
     assert torch.equal(mode[0], mode[1]) and torch.equal(mode[0], mode[2])
     half = generate(ckpt, torch.tensor([[0.6]] * 3), seed=0, noise_scale=0.5)  # the same draws, scaled: between the two
