@@ -463,11 +463,12 @@ def train(args: Args, ae: dict, collection: dict, train_ids: list, embedding: di
             with torch.no_grad():  # the real latents as the discriminator now sees them
                 z_now = autoencoder.encode(x_all).flatten(1) if args.train_encoder else z_real_all
             own = own_task_latents(generator, z_now, cond_all, task_of_rows, noise, args.seed)
-            writer.add_scalar("fit/own_task_latents", np.mean(list(own.values())), it)
+            own_mean = float(np.mean(list(own.values())))
+            writer.add_scalar("fit/own_task_latents", own_mean, it)
             ips = (it - start_it) / (time.time() - start)
             print(
                 f"iter {it}/{args.iterations} | d_adv {d_adv.item():.3f} g_adv {g_adv.item():.3f} "
-                f"g_recon {g_rec.item():.2e} aux {g_reg.item():.2e} | own-task latents {np.mean(list(own.values())):.2f} | "
+                f"g_recon {g_rec.item():.2e} aux {g_reg.item():.2e} | own-task latents {own_mean:.2f} | "
                 f"{ips:.1f} it/s | ETA {(args.iterations - it) / ips / 60:.1f} min",
                 flush=True,
             )
