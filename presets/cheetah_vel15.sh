@@ -48,6 +48,8 @@ decoder-frozen||--no-train-decoder
 recon-1e2||--lambda-recon 1e2
 iterations-6000||--iterations 6000
 ae-9000|--steps 9000|"}
+[[ " $STAGES " != *" validate "* ]] || cut -d "|" -f 1 <<<"$VARIANTS" | grep -qxF "$SCALE_RECIPE" ||
+    { echo "SCALE_RECIPE: '$SCALE_RECIPE' is not a recipe name of VARIANTS" >&2 && exit 2; }  # before any stage runs
 COLLECT="--total-timesteps 500000 --save-after 400500 --save-every 500 --num-checkpoints 200 --state-every 20000"
 case $EXPERTS in
 data) TAG="" ;;
@@ -74,8 +76,6 @@ for stage in $STAGES; do
         done
         ;;
     validate)
-        cut -d "|" -f 1 <<<"$VARIANTS" | grep -qxF "$SCALE_RECIPE" ||
-            { echo "SCALE_RECIPE: '$SCALE_RECIPE' is not a recipe name of VARIANTS" >&2 && exit 2; }
         FIT=$(for t in $TRAIN; do [[ " $VAL " == *" $t "* ]] || echo -n "$t "; done)
         FIT_V=$(for t in $FIT; do echo -n "$(awk "BEGIN { print 0.075 * ($t + 1) }") "; done)  # velocity 0.075 (i + 1)
         # NEAR: the suite's other training tasks 0.075 from a fit task (none of the 15, no test task), as far from a fit

@@ -158,3 +158,5 @@ def test_cheetah_vel15_refuses_unknown_settings(setting, message):
         capture_output=True, text=True,
     )  # fmt: skip
     assert done.returncode == 2 and done.stderr.strip() == message
+    if "SCALE_RECIPE" in setting:  # checked before the first stage prints (runs) a command
+        assert done.stdout == ""
