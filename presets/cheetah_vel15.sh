@@ -104,9 +104,9 @@ for stage in $STAGES; do
         # the evaluation noise of one recipe, scaled (truncation): 10 samples per task, as many as fit a mean
         hyp="$OUT/validate$TAG/hyplatent_$SCALE_RECIPE.pt" scaled=()
         for s in $NOISE_SCALES; do
-            once "${hyp%.pt}_noise-${s}_near.json" hyplatent_train.py --out "$hyp" --eval-only --test-task-ids $NEAR \
-                --noise-scale "$s" --eval-samples 10 --table "${hyp%.pt}_noise-${s}_near.json" $EXTRA
-            scaled+=("${hyp%.pt}_noise-${s}_near.json")
+            table="${hyp%.pt}_noise-${s}_near.json" && scaled+=("$table")
+            once "$table" hyplatent_train.py --out "$hyp" --eval-only --test-task-ids $NEAR --noise-scale "$s" \
+                --eval-samples 10 --table "$table" $EXTRA
         done
         $PY compare_recipes.py "${scaled[@]}" --out "$OUT/validate$TAG/noise_near.md"
         ;;
