@@ -99,6 +99,9 @@ class Args:
     """move the encoder with the discriminator (paper IV-A), held to eq. (1); off: the autoencoder's latents stay fixed"""
     lambda_reg: float = 1.0
     """weight of the auxiliary condition reconstruction of eq. (4)"""
+    condition_noise: float = 0.0
+    """std of Gaussian noise on the generator's training condition, per dimension in units of the training conditions'
+    std (0: none, the paper); the targets stay the clean pair's (README, MetaWorld)"""
     seed: int = 0
     """seed of initialization, batches and noise"""
     eval_only: bool = False
@@ -221,7 +224,7 @@ def validate(args: Args) -> tuple[dict, dict, list, list, dict | None]:
         args,
         at_least,
         positive=("lr", "real_label"),
-        non_negative=("lambda_recon", "lambda_reg", "noise_scale"),
+        non_negative=("lambda_recon", "lambda_reg", "condition_noise", "noise_scale"),
         coverage=("ci",),
     )
     if args.real_label > 1:
@@ -348,6 +351,13 @@ def own_task_latents(generator, z_real: torch.Tensor, cond: torch.Tensor, task_o
     return {int(t): float((nearest[task_of_rows == t] == t).float().mean()) for t in tasks}
 
 
+def perturb_condition(cond: torch.Tensor, cond_std: torch.Tensor, scale: float) -> torch.Tensor:
+    """The generator's training condition with Gaussian noise of std scale * cond_std per dimension (condition
+    augmentation, not in the paper): nearby conditions then map to the clean pair's latent, which smooths the generator
+    where it is queried off its training conditions (MetaWorld's unseen tau_e). scale 0: the condition itself, no draw."""
+    return cond + scale * cond_std * torch.randn_like(cond) if scale else cond
+
+
 # ----------------------------------------------------------------------------------------------
 # Algorithm 1: the discriminator and its auxiliary head, then the generator (and decoder), per iteration
 # ----------------------------------------------------------------------------------------------
@@ -384,6 +394,7 @@ def train(args: Args, ae: dict, collection: dict, train_ids: list, embedding: di
     for net in (generator, discriminator, autoencoder):
         net.to(device)
     z_real_all, cond_all, x_all, task_of_rows = (t.to(device) for t in (z_real_all, cond_all, x_all, task_of_rows))
+    cond_std = cond_all.std(0) if len(cond_all) > 1 else torch.zeros_like(cond_all[0])  # --condition-noise's unit
     train_decoder = args.train_decoder and args.recon == "param"  # only eq. (2)'s term reaches the decoder
     g_params = [*generator.parameters(), *(autoencoder.decoders.parameters() if train_decoder else [])]
     encoder = nn.ModuleList([autoencoder.encoders, autoencoder.norm])  # E_phi: moves with the discriminator, or not at all
@@ -423,7 +434,8 @@ def train(args: Args, ae: dict, collection: dict, train_ids: list, embedding: di
             z_real = autoencoder.encode(x_all[idx]).flatten(1)
         # --- ALGO: discriminator and aux head, eq. (3) + eq. (4) on real and generated latents ---
         with torch.no_grad():
-            z_fake = generator(torch.cat([torch.randn(args.batch_size, noise, device=device), cond], -1))
+            z_fake = generator(torch.cat([torch.randn(args.batch_size, noise, device=device),
+                                          perturb_condition(cond, cond_std, args.condition_noise)], -1))  # fmt: skip
         logit_real, cond_real = discriminator(z_real)
         logit_fake, cond_fake = discriminator(z_fake)
         d_adv = F.binary_cross_entropy_with_logits(
@@ -439,8 +451,9 @@ def train(args: Args, ae: dict, collection: dict, train_ids: list, embedding: di
         d_optimizer.step()
 
         # --- ALGO: generator (and decoder), eq. (2) + eq. (4), --g-steps times ---
-        for _ in range(args.g_steps):
-            z_fake = generator(torch.cat([torch.randn(args.batch_size, noise, device=device), cond], -1))
+        for _ in range(args.g_steps):  # the aux target (eq. 4) and the paired expert stay the clean condition's
+            z_fake = generator(torch.cat([torch.randn(args.batch_size, noise, device=device),
+                                          perturb_condition(cond, cond_std, args.condition_noise)], -1))  # fmt: skip
             logit_fake, cond_fake = discriminator(z_fake)
             # non-saturating form of eq. (2)'s log(1 - F(Z_hat)): same fixed point, usable gradients early on
             g_adv = F.binary_cross_entropy_with_logits(logit_fake, torch.ones_like(logit_fake))

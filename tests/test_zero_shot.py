@@ -193,6 +193,33 @@ def test_own_task_latents_counts_generated_latents_in_their_own_tasks_cluster():
     assert faithful == {3: 1.0, 7: 1.0} and collapsed == {3: 1.0, 7: 0.0}  # both tasks folded onto task 3's cluster
 
 
+def test_condition_noise_is_per_dimension_and_absent_at_zero():
+    cond = torch.tensor([[1.0, -2.0, 5.0]]).expand(20000, -1)
+    cond_std = torch.tensor([2.0, 0.5, 0.0])  # the last dimension never varies in training: it stays as it is
+    state = torch.get_rng_state()
+    assert hyplatent_train.perturb_condition(cond, cond_std, 0.0) is cond  # off: the same tensor, no draw
+    assert torch.equal(torch.get_rng_state(), state), "scale 0 drew random numbers (it would change every run)"
+    noisy = hyplatent_train.perturb_condition(cond, cond_std, 0.5)
+    assert torch.allclose(noisy.mean(0), cond[0], atol=0.03)
+    assert torch.allclose(noisy.std(0), 0.5 * cond_std, atol=0.02)
+
+
+def test_generator_with_condition_noise_still_separates_its_tasks(toy, tmp_path):
+    ae = load_artifact(str(toy["cheetah-vel"] / "ae.pt"), "autoencoder")
+    ckpt = toy_hyplatent(toy["cheetah-vel"], tmp_path, recon="latent", condition_noise=0.1)
+    assert ckpt["args"]["condition_noise"] == 0.1
+    generator, _ = build_models(ckpt)
+    z = {}
+    for i in TOY_TASKS["cheetah-vel"]:
+        condition_of = ae["task_params"][ae["task_index"] == i][:1].expand(32, -1).float()
+        with torch.no_grad():
+            z[i] = generator(torch.cat([torch.randn(32, ckpt["noise_dim"]), condition_of], -1))
+    a, b = TOY_TASKS["cheetah-vel"]
+    target = {i: ae["latents"][ae["task_index"] == i].flatten(1).mean(0) for i in (a, b)}
+    assert ((z[a] - target[a]).norm(dim=1) < (z[a] - target[b]).norm(dim=1)).all()
+    assert ((z[b] - target[b]).norm(dim=1) < (z[b] - target[a]).norm(dim=1)).all()
+
+
 def test_best_checkpoints_are_each_tasks_highest_returns():
     ae = {"train_task_ids": [3, 5], "task_index": torch.tensor([3, 3, 3, 3, 5, 5, 5])}
     collection = {3: {"returns": torch.tensor([-5.0, -1.0, -9.0, -2.0])}, 5: {"returns": torch.tensor([7.0, 9.0, 8.0])}}
@@ -516,6 +543,7 @@ def test_hyplatent_bad_input(chain, tmp_path, run):
         (dict(best_checkpoints=-1), "--best-checkpoints -1: expected an integer >= 0"),
         (dict(eval_episodes=0), "--eval-episodes 0: expected an integer >= 1"),
         (dict(lr=0.0), "--lr 0.0: expected a number > 0"),
+        (dict(condition_noise=-0.1), "--condition-noise -0.1: expected a number >= 0"),
         (dict(data=str(tmp_path)), "--data .*: no task files"),
     ]
     for override, message in cases:
