@@ -395,6 +395,12 @@ def train(args: Args, ae: dict, collection: dict, train_ids: list, embedding: di
         net.to(device)
     z_real_all, cond_all, x_all, task_of_rows = (t.to(device) for t in (z_real_all, cond_all, x_all, task_of_rows))
     cond_std = cond_all.std(0) if len(cond_all) > 1 else torch.zeros_like(cond_all[0])  # --condition-noise's unit
+
+    def generator_input(cond: torch.Tensor) -> torch.Tensor:  # fresh noise, then the (perturbed) condition
+        return torch.cat(
+            [torch.randn(len(cond), noise, device=device), perturb_condition(cond, cond_std, args.condition_noise)], -1
+        )
+
     train_decoder = args.train_decoder and args.recon == "param"  # only eq. (2)'s term reaches the decoder
     g_params = [*generator.parameters(), *(autoencoder.decoders.parameters() if train_decoder else [])]
     encoder = nn.ModuleList([autoencoder.encoders, autoencoder.norm])  # E_phi: moves with the discriminator, or not at all
@@ -434,8 +440,7 @@ def train(args: Args, ae: dict, collection: dict, train_ids: list, embedding: di
             z_real = autoencoder.encode(x_all[idx]).flatten(1)
         # --- ALGO: discriminator and aux head, eq. (3) + eq. (4) on real and generated latents ---
         with torch.no_grad():
-            z_fake = generator(torch.cat([torch.randn(args.batch_size, noise, device=device),
-                                          perturb_condition(cond, cond_std, args.condition_noise)], -1))  # fmt: skip
+            z_fake = generator(generator_input(cond))
         logit_real, cond_real = discriminator(z_real)
         logit_fake, cond_fake = discriminator(z_fake)
         d_adv = F.binary_cross_entropy_with_logits(
@@ -452,8 +457,7 @@ def train(args: Args, ae: dict, collection: dict, train_ids: list, embedding: di
 
         # --- ALGO: generator (and decoder), eq. (2) + eq. (4), --g-steps times ---
         for _ in range(args.g_steps):  # the aux target (eq. 4) and the paired expert stay the clean condition's
-            z_fake = generator(torch.cat([torch.randn(args.batch_size, noise, device=device),
-                                          perturb_condition(cond, cond_std, args.condition_noise)], -1))  # fmt: skip
+            z_fake = generator(generator_input(cond))
             logit_fake, cond_fake = discriminator(z_fake)
             # non-saturating form of eq. (2)'s log(1 - F(Z_hat)): same fixed point, usable gradients early on
             g_adv = F.binary_cross_entropy_with_logits(logit_fake, torch.ones_like(logit_fake))

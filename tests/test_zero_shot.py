@@ -112,13 +112,15 @@ def toy_hyplatent(folder, tmp_path, **override) -> dict:
     return load_artifact(str(tmp_path / "hl.pt"), "hyplatent")
 
 
-@pytest.mark.parametrize("suite,recon,condition", [("cheetah-vel", "latent", "raw"), ("cheetah-vel", "param", "raw"),
-                                                   ("ant-dir", "latent", "cossin")])  # fmt: skip
-def test_generator_reproduces_the_paired_latents_per_condition(toy, tmp_path, suite, recon, condition):
+@pytest.mark.parametrize("suite,recon,condition,condition_noise", [
+    ("cheetah-vel", "latent", "raw", 0.0), ("cheetah-vel", "param", "raw", 0.0), ("ant-dir", "latent", "cossin", 0.0),
+    ("cheetah-vel", "latent", "raw", 0.1),  # condition augmentation: still each task's own latent at its condition
+])  # fmt: skip
+def test_generator_reproduces_the_paired_latents_per_condition(toy, tmp_path, suite, recon, condition, condition_noise):
     ae = load_artifact(str(toy[suite] / "ae.pt"), "autoencoder")
-    ckpt = toy_hyplatent(
-        toy[suite], tmp_path, recon=recon, condition=condition, test_task_ids=(6,) if suite == "ant-dir" else ()
-    )
+    ckpt = toy_hyplatent(toy[suite], tmp_path, recon=recon, condition=condition, condition_noise=condition_noise,
+                         test_task_ids=(6,) if suite == "ant-dir" else ())  # fmt: skip
+    assert ckpt["args"]["condition_noise"] == condition_noise
     generator, decoder = build_models(ckpt)
     target = {i: ae["latents"][ae["task_index"] == i].flatten(1).mean(0) for i in TOY_TASKS[suite]}
     spread = (target[TOY_TASKS[suite][0]] - target[TOY_TASKS[suite][1]]).norm()
@@ -202,22 +204,6 @@ def test_condition_noise_is_per_dimension_and_absent_at_zero():
     noisy = hyplatent_train.perturb_condition(cond, cond_std, 0.5)
     assert torch.allclose(noisy.mean(0), cond[0], atol=0.03)
     assert torch.allclose(noisy.std(0), 0.5 * cond_std, atol=0.02)
-
-
-def test_generator_with_condition_noise_still_separates_its_tasks(toy, tmp_path):
-    ae = load_artifact(str(toy["cheetah-vel"] / "ae.pt"), "autoencoder")
-    ckpt = toy_hyplatent(toy["cheetah-vel"], tmp_path, recon="latent", condition_noise=0.1)
-    assert ckpt["args"]["condition_noise"] == 0.1
-    generator, _ = build_models(ckpt)
-    z = {}
-    for i in TOY_TASKS["cheetah-vel"]:
-        condition_of = ae["task_params"][ae["task_index"] == i][:1].expand(32, -1).float()
-        with torch.no_grad():
-            z[i] = generator(torch.cat([torch.randn(32, ckpt["noise_dim"]), condition_of], -1))
-    a, b = TOY_TASKS["cheetah-vel"]
-    target = {i: ae["latents"][ae["task_index"] == i].flatten(1).mean(0) for i in (a, b)}
-    assert ((z[a] - target[a]).norm(dim=1) < (z[a] - target[b]).norm(dim=1)).all()
-    assert ((z[b] - target[b]).norm(dim=1) < (z[b] - target[a]).norm(dim=1)).all()
 
 
 def test_best_checkpoints_are_each_tasks_highest_returns():
