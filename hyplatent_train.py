@@ -99,6 +99,9 @@ class Args:
     """move the encoder with the discriminator (paper IV-A), held to eq. (1); off: the autoencoder's latents stay fixed"""
     lambda_reg: float = 1.0
     """weight of the auxiliary condition reconstruction of eq. (4)"""
+    projection_discriminator: bool = False
+    """the real/fake logit also sees the condition (projection discriminator, not in the paper; README Stage 3): it
+    judges (latent, condition) pairs, so a latent of another task's cluster is fake; off: latents alone (the paper)"""
     condition_noise: float = 0.0
     """std of Gaussian noise on the generator's training condition, per dimension in units of the training conditions'
     std (0: none, the paper); the targets stay the clean pair's (README, MetaWorld)"""
@@ -140,9 +143,12 @@ class Args:
 # ----------------------------------------------------------------------------------------------
 class Discriminator(nn.Module):
     """3-layer MLP (in -> 1024 -> 1024 -> 512) with a real/fake logit head and the auxiliary
-    head Q (2 layers) that reconstructs the condition from the discriminator's features (eq. 4)."""
+    head Q (2 layers) that reconstructs the condition from the discriminator's features (eq. 4).
+    With `projection` (departs from the paper, whose F sees the latent alone): the logit gains <embed(M), features(Z)>
+    (Miyato & Koyama's projection discriminator, with an MLP embedding for a continuous condition), so F judges the
+    pair (Z, M) and eq. (2)'s adversarial term asks for each condition's latents, not any task's."""
 
-    def __init__(self, in_dim: int, cond_dim: int):
+    def __init__(self, in_dim: int, cond_dim: int, projection: bool = False):
         super().__init__()
         self.features = nn.Sequential(
             nn.Linear(in_dim, 1024),
@@ -154,10 +160,15 @@ class Discriminator(nn.Module):
         )
         self.head = nn.Linear(512, 1)  # logit; sigmoid lives in the BCE loss
         self.aux_head = nn.Sequential(nn.Linear(512, 256), nn.LeakyReLU(0.2), nn.Linear(256, cond_dim))
+        self.embed = nn.Sequential(nn.Linear(cond_dim, 256), nn.LeakyReLU(0.2), nn.Linear(256, 512)) if projection else None
 
-    def forward(self, z):
+    def forward(self, z, cond):
+        """Real/fake logit of latents z at conditions cond (read only with `projection`), and Q's condition (eq. 4)."""
         h = self.features(z)
-        return self.head(h).squeeze(-1), self.aux_head(h)
+        logit = self.head(h).squeeze(-1)
+        if self.embed is not None:
+            logit = logit + (self.embed(cond) * h).sum(-1)
+        return logit, self.aux_head(h)
 
 
 def encode_condition(task_params: torch.Tensor, mode: str) -> torch.Tensor:
@@ -389,7 +400,7 @@ def train(args: Args, ae: dict, collection: dict, train_ids: list, embedding: di
         "widths": list(args.generator_widths),
     }
     generator = Generator(**generator_args)
-    discriminator = Discriminator(z_real_all.shape[1], cond_all.shape[1])
+    discriminator = Discriminator(z_real_all.shape[1], cond_all.shape[1], args.projection_discriminator)
     device = pick_device(args.cuda, args.torch_deterministic)  # networks drawn on the CPU: one init on every device
     for net in (generator, discriminator, autoencoder):
         net.to(device)
@@ -429,7 +440,8 @@ def train(args: Args, ae: dict, collection: dict, train_ids: list, embedding: di
     print(
         f"{WHO}: {len(train_ids)} tasks, {len(z_real_all)} latents, condition {args.condition} "
         f"({cond_all.shape[1]}), recon {args.recon}, decoder {'trained' if train_decoder else 'frozen'}, "
-        f"encoder {'trained' if args.train_encoder else 'frozen'}"
+        f"encoder {'trained' if args.train_encoder else 'frozen'}, "
+        f"discriminator {'projection' if args.projection_discriminator else 'unconditional'}"
     )
 
     start = time.time()
@@ -441,8 +453,8 @@ def train(args: Args, ae: dict, collection: dict, train_ids: list, embedding: di
         # --- ALGO: discriminator and aux head, eq. (3) + eq. (4) on real and generated latents ---
         with torch.no_grad():
             z_fake = generator(generator_input(cond))
-        logit_real, cond_real = discriminator(z_real)
-        logit_fake, cond_fake = discriminator(z_fake)
+        logit_real, cond_real = discriminator(z_real, cond)
+        logit_fake, cond_fake = discriminator(z_fake, cond)
         d_adv = F.binary_cross_entropy_with_logits(
             logit_real, torch.full_like(logit_real, args.real_label)
         ) + F.binary_cross_entropy_with_logits(logit_fake, torch.zeros_like(logit_fake))
@@ -458,7 +470,7 @@ def train(args: Args, ae: dict, collection: dict, train_ids: list, embedding: di
         # --- ALGO: generator (and decoder), eq. (2) + eq. (4), --g-steps times ---
         for _ in range(args.g_steps):  # the aux target (eq. 4) and the paired expert stay the clean condition's
             z_fake = generator(generator_input(cond))
-            logit_fake, cond_fake = discriminator(z_fake)
+            logit_fake, cond_fake = discriminator(z_fake, cond)  # paired with the clean condition, as its target
             # non-saturating form of eq. (2)'s log(1 - F(Z_hat)): same fixed point, usable gradients early on
             g_adv = F.binary_cross_entropy_with_logits(logit_fake, torch.ones_like(logit_fake))
             g_reg = F.mse_loss(cond_fake, cond)

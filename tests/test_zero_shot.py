@@ -13,6 +13,7 @@ import time
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from conftest import ROOT, fake_policies, one_line_error
 
 import ae_train
@@ -65,9 +66,38 @@ def test_generator_and_discriminator_shapes():
     g = Generator(in_dim=4 + 2, out_dim=2 * 16)
     z = g(torch.randn(8, 6))
     assert z.shape == (8, 32)
-    logit, cond = Discriminator(32, 2)(z)
-    assert logit.shape == (8,) and cond.shape == (8, 2)
+    for projection in (False, True):
+        logit, cond = Discriminator(32, 2, projection)(z, torch.randn(8, 2))
+        assert logit.shape == (8,) and cond.shape == (8, 2)
     assert Generator(6, 32, widths=(64, 32, 16))(torch.randn(8, 6)).shape == (8, 32)
+
+
+def test_projection_discriminator_tells_a_latent_at_the_wrong_condition():
+    """Two tasks' latent clusters at their conditions (real) against the same latents at the other task's condition
+    (fake): the marginals over latents are equal, so only a discriminator that sees the condition can tell them apart."""
+    centers, conditions = torch.randn(2, 32), torch.tensor([[0.3], [2.1]])
+
+    def pairs(n: int):
+        k = torch.randint(0, 2, (n,))
+        return centers[k] + 0.05 * torch.randn(n, 32), conditions[k], conditions[1 - k]
+
+    for projection, expected in ((False, (0.4, 0.6)), (True, (0.95, 1.0))):
+        torch.manual_seed(0)
+        disc = Discriminator(32, 1, projection)
+        opt = torch.optim.Adam(disc.parameters(), lr=2e-4, betas=(0.5, 0.999))
+        for _ in range(100):
+            z, right, wrong = pairs(64)
+            real, fake = disc(z, right)[0], disc(z, wrong)[0]
+            loss = F.binary_cross_entropy_with_logits(real, torch.ones_like(real)) + F.binary_cross_entropy_with_logits(
+                fake, torch.zeros_like(fake)
+            )
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        z, right, wrong = pairs(256)
+        with torch.no_grad():
+            accuracy = float(((disc(z, right)[0] > 0).float().mean() + (disc(z, wrong)[0] < 0).float().mean()) / 2)
+        assert expected[0] <= accuracy <= expected[1], f"projection={projection}: accuracy {accuracy:.2f}"
 
 
 def test_condition_encoding():
@@ -112,15 +142,17 @@ def toy_hyplatent(folder, tmp_path, **override) -> dict:
     return load_artifact(str(tmp_path / "hl.pt"), "hyplatent")
 
 
-@pytest.mark.parametrize("suite,recon,condition,condition_noise", [
-    ("cheetah-vel", "latent", "raw", 0.0), ("cheetah-vel", "param", "raw", 0.0), ("ant-dir", "latent", "cossin", 0.0),
-    ("cheetah-vel", "latent", "raw", 0.1),  # condition augmentation: still each task's own latent at its condition
+@pytest.mark.parametrize("suite,recon,condition,extra", [
+    ("cheetah-vel", "latent", "raw", {}), ("cheetah-vel", "param", "raw", {}), ("ant-dir", "latent", "cossin", {}),
+    ("cheetah-vel", "latent", "raw", {"condition_noise": 0.1}),  # condition augmentation: still each task's own latent
+    ("cheetah-vel", "param", "raw", {"projection_discriminator": True}),  # and with a conditional discriminator
 ])  # fmt: skip
-def test_generator_reproduces_the_paired_latents_per_condition(toy, tmp_path, suite, recon, condition, condition_noise):
+def test_generator_reproduces_the_paired_latents_per_condition(toy, tmp_path, suite, recon, condition, extra):
     ae = load_artifact(str(toy[suite] / "ae.pt"), "autoencoder")
-    ckpt = toy_hyplatent(toy[suite], tmp_path, recon=recon, condition=condition, condition_noise=condition_noise,
-                         test_task_ids=(6,) if suite == "ant-dir" else ())  # fmt: skip
-    assert ckpt["args"]["condition_noise"] == condition_noise
+    ckpt = toy_hyplatent(toy[suite], tmp_path, recon=recon, condition=condition,
+                         test_task_ids=(6,) if suite == "ant-dir" else (), **extra)  # fmt: skip
+    assert all(ckpt["args"][name] == value for name, value in extra.items())
+    assert ("embed.0.weight" in ckpt["discriminator"]) == extra.get("projection_discriminator", False)
     generator, decoder = build_models(ckpt)
     target = {i: ae["latents"][ae["task_index"] == i].flatten(1).mean(0) for i in TOY_TASKS[suite]}
     spread = (target[TOY_TASKS[suite][0]] - target[TOY_TASKS[suite][1]]).norm()
