@@ -46,6 +46,7 @@ best-20||--best-checkpoints 20
 recon-latent||--recon latent
 decoder-frozen||--no-train-decoder
 recon-1e2||--lambda-recon 1e2
+projection||--lambda-recon 1e2 --projection-discriminator
 iterations-6000||--iterations 6000
 ae-9000|--steps 9000|"}
 [[ " $STAGES " != *" validate "* ]] || cut -d "|" -f 1 <<<"$VARIANTS" | grep -qxF "$SCALE_RECIPE" ||
