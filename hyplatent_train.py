@@ -441,7 +441,7 @@ def train(args: Args, ae: dict, collection: dict, train_ids: list, embedding: di
         f"{WHO}: {len(train_ids)} tasks, {len(z_real_all)} latents, condition {args.condition} "
         f"({cond_all.shape[1]}), recon {args.recon}, decoder {'trained' if train_decoder else 'frozen'}, "
         f"encoder {'trained' if args.train_encoder else 'frozen'}, "
-        f"discriminator {'projection' if args.projection_discriminator else 'unconditional'}"
+        f"discriminator logit on {'(latent, condition)' if args.projection_discriminator else 'the latent (paper)'}"
     )
 
     start = time.time()

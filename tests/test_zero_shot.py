@@ -75,6 +75,7 @@ def test_generator_and_discriminator_shapes():
 def test_projection_discriminator_tells_a_latent_at_the_wrong_condition():
     """Two tasks' latent clusters at their conditions (real) against the same latents at the other task's condition
     (fake): the marginals over latents are equal, so only a discriminator that sees the condition can tell them apart."""
+    torch.manual_seed(0)  # the clusters, then each discriminator's init and batches (seeded again below)
     centers, conditions = torch.randn(2, 32), torch.tensor([[0.3], [2.1]])
 
     def pairs(n: int):
