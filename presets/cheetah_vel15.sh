@@ -48,7 +48,8 @@ decoder-frozen||--no-train-decoder
 recon-1e2||--lambda-recon 1e2
 projection||--lambda-recon 1e2 --projection-discriminator
 iterations-6000||--iterations 6000
-ae-9000|--steps 9000|"}
+best5-recon-1e2||--lambda-recon 1e2 --best-checkpoints 5
+ae9k-recon-1e2|--steps 9000|--lambda-recon 1e2"}
 [[ " $STAGES " != *" validate "* ]] || cut -d "|" -f 1 <<<"$VARIANTS" | grep -qxF "$SCALE_RECIPE" ||
     { echo "SCALE_RECIPE: '$SCALE_RECIPE' is not a recipe name of VARIANTS" >&2 && exit 2; }  # before any stage runs
 COLLECT="--total-timesteps 500000 --save-after 400500 --save-every 500 --num-checkpoints 200 --state-every 20000"
