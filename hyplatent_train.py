@@ -22,6 +22,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 import tyro
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.tensorboard import SummaryWriter
 
 from common import (
@@ -105,6 +106,9 @@ class Args:
     condition_noise: float = 0.0
     """std of Gaussian noise on the generator's training condition, per dimension in units of the training conditions'
     std (0: none, the paper); the targets stay the clean pair's (README, MetaWorld)"""
+    ema_decay: float = 0.0
+    """decay of an exponential moving average of the generator's (and trained decoder's) weights, saved in place of
+    the last iterate (not in the paper; README Stage 3); 0: the last iterate, as the paper"""
     seed: int = 0
     """seed of initialization, batches and noise"""
     eval_only: bool = False
@@ -240,6 +244,8 @@ def validate(args: Args) -> tuple[dict, dict, list, list, dict | None]:
     )
     if args.real_label > 1:
         raise SystemExit(f"{WHO}: --real-label {args.real_label}: expected a number in (0, 1]")
+    if not 0 <= args.ema_decay < 1:
+        raise SystemExit(f"{WHO}: --ema-decay {args.ema_decay}: expected a number in [0, 1) (0: no average)")
     if not args.generator_widths or min(args.generator_widths) < 1:
         raise SystemExit(f"{WHO}: --generator-widths {list(args.generator_widths)}: expected positive widths")
     if args.table and not args.table.endswith(".json"):
@@ -428,6 +434,13 @@ def train(args: Args, ae: dict, collection: dict, train_ids: list, embedding: di
         "g_optimizer": g_optimizer,
         "d_optimizer": d_optimizer,
     }
+    # departs from the paper (its last iterate): an EMA of what eq. (2) moves, BatchNorm statistics included, damps the
+    # iterate-to-iterate jitter of an adversarial game whose discriminator is ahead (README Stage 3, --ema-decay)
+    g_nets = nn.ModuleList([generator, *([autoencoder.decoders] if train_decoder else [])])
+    ema = None
+    if args.ema_decay:
+        ema = AveragedModel(g_nets, multi_avg_fn=get_ema_multi_avg_fn(args.ema_decay), use_buffers=True)
+        stateful["ema"] = ema
     state_path = f"{args.out}.state.pt"
     data = data_folder(args, ae)
     inputs = fingerprint([args.ae, *(os.path.join(data, f"task_{i:02d}.pt") for i in ae["train_task_ids"])]
@@ -443,6 +456,11 @@ def train(args: Args, ae: dict, collection: dict, train_ids: list, embedding: di
         f"encoder {'trained' if args.train_encoder else 'frozen'}, "
         f"discriminator logit on {'(latent, condition)' if args.projection_discriminator else 'the latent (paper)'}"
     )
+
+    def own_now() -> dict:  # own_task_latents against the real latents as the discriminator now sees them
+        with torch.no_grad():
+            z_now = autoencoder.encode(x_all).flatten(1) if args.train_encoder else z_real_all
+        return own_task_latents(generator, z_now, cond_all, task_of_rows, noise, args.seed)
 
     start = time.time()
     for it in range(start_it + 1, args.iterations + 1):
@@ -481,6 +499,8 @@ def train(args: Args, ae: dict, collection: dict, train_ids: list, embedding: di
             g_optimizer.zero_grad()
             (g_adv + args.lambda_reg * g_reg + args.lambda_recon * g_rec).backward()
             g_optimizer.step()
+        if ema is not None:
+            ema.update_parameters(g_nets)
 
         if it % 10 == 0:
             logged = {"d_adv": d_adv, "d_reg": d_reg, "g_adv": g_adv, "g_reg": g_reg, "g_recon": g_rec}
@@ -489,9 +509,7 @@ def train(args: Args, ae: dict, collection: dict, train_ids: list, embedding: di
         if it % args.state_every == 0 and it < args.iterations:
             save_training_state(state_path, args, it, stateful, inputs, WHO, run_name=run_name)
         if it % args.log_every == 0 or it == args.iterations:
-            with torch.no_grad():  # the real latents as the discriminator now sees them
-                z_now = autoencoder.encode(x_all).flatten(1) if args.train_encoder else z_real_all
-            own = own_task_latents(generator, z_now, cond_all, task_of_rows, noise, args.seed)
+            own = own_now()
             own_mean = float(np.mean(list(own.values())))
             writer.add_scalar("fit/own_task_latents", own_mean, it)
             ips = (it - start_it) / (time.time() - start)
@@ -501,6 +519,10 @@ def train(args: Args, ae: dict, collection: dict, train_ids: list, embedding: di
                 f"{ips:.1f} it/s | ETA {(args.iterations - it) / ips / 60:.1f} min",
                 flush=True,
             )
+    if ema is not None:  # the averaged weights are the ones saved, and the ones the final diagnostic describes
+        g_nets.load_state_dict(ema.module.state_dict())
+        own = own_now()
+        print(f"{WHO}: weights averaged (EMA {args.ema_decay}): own-task latents {np.mean(list(own.values())):.2f}")
     writer.close()
     for net in (generator, discriminator, autoencoder):  # artifacts hold CPU tensors
         net.cpu()

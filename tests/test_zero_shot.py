@@ -255,6 +255,37 @@ def test_generator_trains_on_the_best_checkpoints_only(toy, tmp_path, capsys):
     assert "2 tasks, 6 latents" in capsys.readouterr().out  # 12 checkpoints per task in the toy collection
 
 
+def test_ema_saves_the_averaged_weights_and_resumes_to_them(toy, tmp_path, monkeypatch, capsys):
+    """--ema-decay saves the moving average of the generator and the trained decoder, not the last iterate (a decay
+    near 0 averages nothing: the last iterate, key for key); killed after a state, the run ends where an unbroken one does."""
+    short = dict(iterations=12, test_task_ids=(6,))  # one target: the evaluation is not what is tested here
+    last = toy_hyplatent(toy["cheetah-vel"], tmp_path / "last", **short)
+    nearly_none = toy_hyplatent(toy["cheetah-vel"], tmp_path / "none", ema_decay=1e-9, **short)
+    averaged = toy_hyplatent(toy["cheetah-vel"], tmp_path / "ema", ema_decay=0.8, **short)
+    for name in ("generator", "decoder"):
+        for key, value in last[name].items():
+            if value.is_floating_point():
+                assert torch.allclose(nearly_none[name][key], value, atol=1e-6), (name, key)
+        assert any(not torch.equal(averaged[name][k], v) for k, v in last[name].items() if v.is_floating_point()), name
+    assert averaged["args"]["ema_decay"] == 0.8
+    saved = hyplatent_train.save_training_state
+
+    def save_then_die(*a, **k):
+        saved(*a, **k)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(hyplatent_train, "save_training_state", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        toy_hyplatent(toy["cheetah-vel"], tmp_path / "cut", ema_decay=0.8, state_every=5, **short)
+    monkeypatch.setattr(hyplatent_train, "save_training_state", saved)
+    capsys.readouterr()
+    resumed = toy_hyplatent(toy["cheetah-vel"], tmp_path / "cut", ema_decay=0.8, state_every=5, **short)
+    assert "hl.pt.state.pt at step 5" in capsys.readouterr().out
+    for name in ("generator", "decoder"):
+        for key, value in averaged[name].items():
+            assert torch.allclose(resumed[name][key], value, atol=1e-5), (name, key)
+
+
 # ----------------------------------------------------------------------------------------------
 # The chained scripts (conftest.chain)
 # ----------------------------------------------------------------------------------------------
@@ -563,6 +594,7 @@ def test_hyplatent_bad_input(chain, tmp_path, run):
         (dict(eval_episodes=0), "--eval-episodes 0: expected an integer >= 1"),
         (dict(lr=0.0), "--lr 0.0: expected a number > 0"),
         (dict(condition_noise=-0.1), "--condition-noise -0.1: expected a number >= 0"),
+        (dict(ema_decay=1.0), r"--ema-decay 1.0: expected a number in \[0, 1\)"),
         (dict(data=str(tmp_path)), "--data .*: no task files"),
     ]
     for override, message in cases:
