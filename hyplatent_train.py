@@ -553,7 +553,7 @@ def train(args: Args, ae: dict, collection: dict, train_ids: list, embedding: di
         "params_digest": ae["params_digest"],
         "train_encoder": args.train_encoder,
         **moved,
-        "own_task_latents": own,  # per training task, at the last iteration (own_task_latents)
+        "own_task_latents": own,  # per training task, of the saved weights (own_task_latents)
         "step": args.iterations,
         "args": vars(args),
     }
