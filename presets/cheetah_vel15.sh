@@ -32,7 +32,7 @@ TEN="0 6 9 14 18 22 27 32 34 39"                   # round(linspace(0, 14, 10)) 
 TEST="2 7 15 23 26"                                # Table I's test tasks (the suite's)
 VAL=${VAL:-6 14 22 32}                             # v = 0.525, 1.125, 1.725, 2.475: interior, one per quarter
 AE_FLAGS=${AE_FLAGS:-}
-HYP_FLAGS=${HYP_FLAGS-"--lambda-recon 1e2 --ema-decay 0.995"}  # picked by validate on the basin experts (README); "" = defaults
+HYP_FLAGS=${HYP_FLAGS-"--lambda-recon 1e2 --ema-decay 0.995"}  # picked by validate on the basin experts (README); "": defaults
 EVAL_FLAGS=${EVAL_FLAGS-"--noise-scale 0.75"}  # picked by validate/noise_near.md (README); EVAL_FLAGS="" = the paper's
 SCALE_RECIPE=${SCALE_RECIPE:-recon-1e2}       # the recipe (a VARIANTS name) whose generator the noise scales are scored on
 NOISE_SCALES=${NOISE_SCALES:-0 0.25 0.5 0.75 1}
