@@ -50,7 +50,11 @@ projection||--lambda-recon 1e2 --projection-discriminator
 iterations-6000||--iterations 6000
 best5-recon-1e2||--lambda-recon 1e2 --best-checkpoints 5
 ae9k-recon-1e2|--steps 9000|--lambda-recon 1e2
-ema-recon-1e2||--lambda-recon 1e2 --ema-decay 0.995"}
+ema-recon-1e2||--lambda-recon 1e2 --ema-decay 0.995
+ema-best5-recon-1e2||--lambda-recon 1e2 --ema-decay 0.995 --best-checkpoints 5
+ema-ae9k-recon-1e2|--steps 9000|--lambda-recon 1e2 --ema-decay 0.995
+ema-cn0.1-recon-1e2||--lambda-recon 1e2 --ema-decay 0.995 --condition-noise 0.1
+ema0.998-recon-1e2||--lambda-recon 1e2 --ema-decay 0.998"}
 [[ " $STAGES " != *" validate "* ]] || cut -d "|" -f 1 <<<"$VARIANTS" | grep -qxF "$SCALE_RECIPE" ||
     { echo "SCALE_RECIPE: '$SCALE_RECIPE' is not a recipe name of VARIANTS" >&2 && exit 2; }  # before any stage runs
 COLLECT="--total-timesteps 500000 --save-after 400500 --save-every 500 --num-checkpoints 200 --state-every 20000"
