@@ -89,12 +89,15 @@ for stage in $STAGES; do
         # task as each test task is from the 15; the VAL tasks, 0.15-0.225 from one, flattered the generator (README)
         NEAR=$(for t in $FIT; do for n in $((t - 1)) $((t + 1)); do
             [[ " $TRAIN $TEST " == *" $n "* ]] || ((n < 0 || n > 39)) || echo "$n"; done; done | sort -nu | xargs)
-        made=" " tables=() fits=() nears=()
+        declare -A ae_of=() && tables=() fits=() nears=()
         while IFS="|" read -r name ae_flags hyp_flags; do
-            ae="$OUT/validate$TAG/ae${ae_flags:+_$name}.pt"  # recipes with the default autoencoder flags share one
-            [[ $made == *" $ae "* ]] || once "$ae" ae_train.py --data "$DATA" --train-task-ids $FIT --out "$ae" $ae_flags \
-                --runs-dir "$OUT/runs" $EXTRA
-            made+="$ae "
+            # recipes with the same autoencoder flags share one, named after the first of them (the defaults': ae.pt)
+            if [[ -z ${ae_of["x$ae_flags"]+set} ]]; then
+                ae_of["x$ae_flags"]="$OUT/validate$TAG/ae${ae_flags:+_$name}.pt"
+                once "${ae_of["x$ae_flags"]}" ae_train.py --data "$DATA" --train-task-ids $FIT --out "${ae_of["x$ae_flags"]}" \
+                    $ae_flags --runs-dir "$OUT/runs" $EXTRA
+            fi
+            ae=${ae_of["x$ae_flags"]}
             hyp="$OUT/validate$TAG/hyplatent_$name.pt"
             once "$hyp" hyplatent_train.py --ae "$ae" --out "$hyp" --test-task-ids $VAL $hyp_flags --runs-dir "$OUT/runs" \
                 $EXTRA

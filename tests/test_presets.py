@@ -77,6 +77,8 @@ def test_cheetah_vel15_validates_on_training_tasks_only(tmp_path):
     hyplatents = [a for m, a in commands if m == "hyplatent_train"]
     validation = [a for a in hyplatents if a.test_task_ids and not a.eval_only]
     assert len(validation) >= 2 and all(a.ae in autoencoders for a in hyplatents if not a.eval_only)
+    ae_of = {os.path.basename(a.out): a.ae for a in validation}  # the same autoencoder flags: one autoencoder, trained once
+    assert ae_of["hyplatent_ema-ae9k-recon-1e2.pt"] == ae_of["hyplatent_ae9k-recon-1e2.pt"] != ae_of["hyplatent_default.pt"]
     for a in validation:  # scored on training tasks that neither the autoencoder nor HypLatent saw
         held_out = [int(i) for i in a.test_task_ids]
         fit = [int(i) for i in autoencoders[a.ae].train_task_ids]
