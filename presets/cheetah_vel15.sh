@@ -92,12 +92,11 @@ for stage in $STAGES; do
         declare -A ae_of=() && tables=() fits=() nears=()
         while IFS="|" read -r name ae_flags hyp_flags; do
             # recipes with the same autoencoder flags share one, named after the first of them (the defaults': ae.pt)
-            if [[ -z ${ae_of["x$ae_flags"]+set} ]]; then
-                ae_of["x$ae_flags"]="$OUT/validate$TAG/ae${ae_flags:+_$name}.pt"
-                once "${ae_of["x$ae_flags"]}" ae_train.py --data "$DATA" --train-task-ids $FIT --out "${ae_of["x$ae_flags"]}" \
-                    $ae_flags --runs-dir "$OUT/runs" $EXTRA
+            ae=${ae_of["x$ae_flags"]-}  # keyed "x<flags>": an associative array refuses the defaults' empty key
+            if [[ -z $ae ]]; then
+                ae="$OUT/validate$TAG/ae${ae_flags:+_$name}.pt" && ae_of["x$ae_flags"]=$ae
+                once "$ae" ae_train.py --data "$DATA" --train-task-ids $FIT --out "$ae" $ae_flags --runs-dir "$OUT/runs" $EXTRA
             fi
-            ae=${ae_of["x$ae_flags"]}
             hyp="$OUT/validate$TAG/hyplatent_$name.pt"
             once "$hyp" hyplatent_train.py --ae "$ae" --out "$hyp" --test-task-ids $VAL $hyp_flags --runs-dir "$OUT/runs" \
                 $EXTRA
