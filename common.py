@@ -225,7 +225,8 @@ class TaskReward(gym.Wrapper):
     Cheetah-Vel: r = -|x_velocity - v| - 0.05 ||a||^2
     Ant-Dir:     r = (x_velocity, y_velocity) . (cos g, sin g) - 0.5 ||a||^2 + 1.0
     (the reference never computed contact forces, so its contact cost is 0). Termination stays
-    the base env's: never for HalfCheetah, torso z outside [0.2, 1.0] for Ant.
+    the base env's: never for HalfCheetah, torso z outside [0.2, 1.0] for Ant. The terms go to
+    info["reward_terms"] ({"speed", "control"} or {"forward", "control", "alive"}; they sum to r).
     """
 
     def __init__(self, env: gym.Env, task: Task):
@@ -236,12 +237,13 @@ class TaskReward(gym.Wrapper):
         obs, _, terminated, truncated, info = self.env.step(action)
         action = np.asarray(action, dtype=np.float64)
         if self.task.suite == "cheetah-vel":
-            reward = -abs(info["x_velocity"] - self.task.params[0]) - 0.05 * np.sum(action**2)
+            terms = {"speed": -abs(info["x_velocity"] - self.task.params[0]), "control": -0.05 * np.sum(action**2)}
         else:
             g = self.task.params[0]
             forward = info["x_velocity"] * math.cos(g) + info["y_velocity"] * math.sin(g)
-            reward = forward - 0.5 * np.sum(action**2) + 1.0
-        return obs, float(reward), terminated, truncated, info
+            terms = {"forward": forward, "control": -0.5 * np.sum(action**2), "alive": 1.0}
+        info["reward_terms"] = {name: float(value) for name, value in terms.items()}
+        return obs, float(sum(terms.values())), terminated, truncated, info
 
 
 class GoalCycle(gym.Env):

@@ -55,8 +55,11 @@ def test_cheetah_vel_reward_matches_formula():
     for _ in range(5):
         a = rng.uniform(-1, 1, 6).astype(np.float32)
         _, r, terminated, _, info = env.step(a)
-        assert r == pytest.approx(-abs(info["x_velocity"] - 0.6) - 0.05 * float(np.sum(a.astype(np.float64) ** 2)))
-        assert not terminated
+        speed, control = -abs(info["x_velocity"] - 0.6), -0.05 * float(np.sum(a.astype(np.float64) ** 2))
+        assert r == pytest.approx(speed + control) and not terminated
+        assert info["reward_terms"] == pytest.approx({"speed": speed, "control": control}) and r == sum(
+            info["reward_terms"].values()
+        )
 
 
 def test_ant_dir_reward_matches_formula_and_episode_length():
@@ -76,7 +79,8 @@ def test_ant_dir_reward_matches_formula_and_episode_length():
             - 0.5 * float(np.sum(a.astype(np.float64) ** 2))
             + 1.0
         )
-        assert r == pytest.approx(expected)
+        assert r == pytest.approx(expected) and r == sum(info["reward_terms"].values())
+        assert info["reward_terms"]["control"] == pytest.approx(-0.5 * float(np.sum(a.astype(np.float64) ** 2)))
         steps, ended = steps + 1, terminated or truncated
     assert steps == 200 and truncated  # gentle actions keep the torso in [0.2, 1.0]: the time limit ends it
 

@@ -10,7 +10,7 @@ import pytest
 from conftest import ROOT
 
 STAGES = ["sac_collect", "ae_train", "hyplatent_train", "hypformer_train", "behavior_embed", "finetune_tdreg",
-          "plot_finetune", "plot_zeroshot", "plot_tokens", "compare_recipes", "launch_collect"]  # fmt: skip
+          "plot_finetune", "plot_zeroshot", "plot_tokens", "plot_gait", "compare_recipes", "launch_collect"]  # fmt: skip
 
 
 def imported_modules(path: str) -> set:

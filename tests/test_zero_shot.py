@@ -21,6 +21,7 @@ import common
 import compare_recipes
 import hypformer_train
 import hyplatent_train
+import plot_gait
 import plot_zeroshot
 from ae_train import chunk_sizes_of
 from common import Actor, ParamAutoencoder, actor_layout, load_artifact, load_policies, save_atomic
@@ -449,6 +450,37 @@ def test_sweep_figure_from_the_zero_shot_tables(chain, tmp_path):
         with pytest.raises(SystemExit, match=message):
             plot_zeroshot.main(plot_zeroshot.Args(**{"tables": tables, "out": str(tmp_path / "new.png"), **override}))
     assert open(tables[0]).read() == before and not (tmp_path / "new.png").exists()
+
+
+def test_gait_split_is_the_return_and_runs_the_stored_episodes(chain, tmp_path, run):
+    """plot_gait.py: speed error + control cost is each policy's return, the return of the episode its file stored,
+    and the settled speed counts the steps after --settle; the script writes its figure and table; bad input fails."""
+    tmp, _, _ = chain
+    generated = load_policies(str(tmp / "artifacts" / "hl_generated" / "task_07.pt"), "test")
+    point = plot_gait.run(generated, generated["params"], plot_gait.Args(policies=(), episodes=1))
+    assert point["v"] == 0.6 and point["return"] == pytest.approx(generated["episode_returns"][:, 0].numpy(), abs=1e-4)
+    assert point["speed"] + point["control"] == pytest.approx(point["return"], abs=1e-6) and (point["control"] < 0).all()
+    env = plot_gait.RewardTerms(common.make_env(common.get_task("cheetah-vel", 7)), settle=150)
+    env.reset(seed=0)
+    rewards = [env.step(env.action_space.sample())[1] for _ in range(200)]
+    assert len(env.episodes[0]["speeds"]) == 50 and env.episodes[0]["speed"] + env.episodes[0]["control"] == pytest.approx(
+        sum(rewards)
+    )
+    argv = ("artifacts/hl_generated", "--experts", "data/cheetah-vel", "--out", str(tmp_path / "gait.png"))
+    proc = run("plot_gait.py", *argv, cwd=tmp)
+    png, table = (tmp_path / "gait.png").read_bytes(), (tmp_path / "gait.png.md").read_text()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000 and "experts (best checkpoint): 3 tasks" in proc.stdout
+    assert table.count("| hl_generated | ") == len(os.listdir(tmp / "artifacts" / "hl_generated"))
+    torch.save(fake_policies("ant-dir", 6), tmp_path / "task_06.pt")
+    (tmp_path / "empty").mkdir()
+    for bad, fragments in [
+        (("--episodes", "0"), ("--episodes 0", "at least 1")),
+        (("--settle", "200"), ("--settle 200", "0..199")),
+        ((str(tmp_path / "task_06.pt"),), ("ant-dir", "Cheetah-Vel's reward")),
+        ((str(tmp_path / "empty"),), ("empty", "without policy files")),
+        (("artifacts/hl_generated", "--out", "artifacts/hl_generated/task_07.pt"), ("--out", "inputs")),
+    ]:
+        one_line_error(run("plot_gait.py", *bad, cwd=tmp, check=False), *fragments)
 
 
 def test_recipes_compare_on_the_same_targets(chain, tmp_path):
