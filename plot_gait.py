@@ -81,30 +81,30 @@ def sources(path: str) -> list:
     return [path]
 
 
-def validate(args: Args) -> tuple[list, dict]:
+def validate(args: Args) -> tuple[dict, dict]:
     """One-line errors for bad flags, unreadable or non-Cheetah-Vel policy files and an unusable --out; returns
-    [(curve label, [policy file, ...])] and the expert collection ({} without --experts)."""
+    {curve label (the path as given): [policy file, ...]} and the expert collection ({} without --experts)."""
     if args.episodes < 1:
         raise SystemExit(f"{WHO}: --episodes {args.episodes}: expected at least 1")
     if not 0 <= args.settle < 200:
         raise SystemExit(f"{WHO}: --settle {args.settle}: expected 0..199 (Cheetah-Vel episodes are 200 steps)")
     if not args.policies and not args.experts:
         raise SystemExit(f"{WHO}: give policy files or folders, or --experts")
-    curves = []
+    curves, inputs = {}, collection_files(args.experts) if args.experts else []
     for path in args.policies:
         if not os.path.exists(path):
             raise SystemExit(f"{WHO}: {path}: no such policy file or folder")
-        files = [load_policies(p, WHO) for p in sources(path)]
+        if os.path.normpath(path) in curves:
+            raise SystemExit(f"{WHO}: {path}: given twice")
+        files = {p: load_policies(p, WHO) for p in sources(path)}
         if not files:
             raise SystemExit(f"{WHO}: {path}: a folder without policy files (.pt)")
-        curves.append((os.path.basename(os.path.normpath(path)), files))
+        curves[os.path.normpath(path)], inputs = list(files.values()), inputs + list(files)
     experts = load_collection(args.experts, WHO, "--experts") if args.experts else {}
-    inputs = [p for path in args.policies for p in sources(path)] + collection_files(args.experts or "")
-    for data in [f for _, files in curves for f in files] + list(experts.values()):
+    for path, data in zip(inputs, list(experts.values()) + [f for files in curves.values() for f in files]):
         if data["task"]["suite"] != "cheetah-vel":
             raise SystemExit(
-                f"{WHO}: a policy file of task {data['task']['name']!r} ({data['task']['suite']}): the speed and "
-                "control split is Cheetah-Vel's reward"
+                f"{WHO}: {path}: a policy of {data['task']['suite']}; the speed and control split is Cheetah-Vel's"
             )
     check_output(WHO, "--out", args.out, tuple(inputs))
     return curves, experts
@@ -127,7 +127,7 @@ def run(data: dict, params: torch.Tensor, args: Args) -> dict:
 def main(args: Args) -> str:
     curves, experts = validate(args)
     # the algorithm is only rollouts: generated (or any) policies, every one; the experts' best checkpoints
-    points = {label: [run(d, d["params"], args) for d in files] for label, files in curves}
+    points = {label: [run(d, d["params"], args) for d in files] for label, files in curves.items()}
     if experts:
         best = [run(d, d["params"][d["returns"].argmax()][None], args) for d in experts.values()]
         points["experts (best checkpoint)"] = best

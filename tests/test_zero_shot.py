@@ -470,13 +470,14 @@ def test_gait_split_is_the_return_and_runs_the_stored_episodes(chain, tmp_path, 
     proc = run("plot_gait.py", *argv, cwd=tmp)
     png, table = (tmp_path / "gait.png").read_bytes(), (tmp_path / "gait.png.md").read_text()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000 and "experts (best checkpoint): 3 tasks" in proc.stdout
-    assert table.count("| hl_generated | ") == len(os.listdir(tmp / "artifacts" / "hl_generated"))
+    assert table.count("| artifacts/hl_generated | ") == len(os.listdir(tmp / "artifacts" / "hl_generated"))
     torch.save(fake_policies("ant-dir", 6), tmp_path / "task_06.pt")
     (tmp_path / "empty").mkdir()
     for bad, fragments in [
         (("--episodes", "0"), ("--episodes 0", "at least 1")),
         (("--settle", "200"), ("--settle 200", "0..199")),
-        ((str(tmp_path / "task_06.pt"),), ("ant-dir", "Cheetah-Vel's reward")),
+        ((str(tmp_path / "task_06.pt"),), ("task_06.pt: a policy of ant-dir", "Cheetah-Vel's")),
+        (("artifacts/hl_generated", "artifacts/hl_generated/"), ("hl_generated/: given twice",)),
         ((str(tmp_path / "empty"),), ("empty", "without policy files")),
         (("artifacts/hl_generated", "--out", "artifacts/hl_generated/task_07.pt"), ("--out", "inputs")),
     ]:
