@@ -14,7 +14,7 @@
 #             then SCALE_RECIPE's generator at NEAR with the evaluation noise scaled by each of NOISE_SCALES
 #             (validate/noise_near.md)
 #   final     the recipe (AE_FLAGS, HYP_FLAGS, EVAL_FLAGS, picked from validate) on all 15, scored on the 5 test tasks
-#             and over 60 velocities (zeroshot_sweep_15.png); the same on cheetah-vel-10 (10 of the 15, evenly spread)
+#             and over 60 velocities (zeroshot_sweep_15.png, gait_15.png); the same on cheetah-vel-10 (10 of the 15)
 # EXPERTS picks whose experts validate and final train on: basin (the default; outputs get a _basin suffix) or data
 # (collect's converged experts, which the validate stage showed lie too far apart to interpolate). The defaults
 # reproduce the README's final tables: all four stages, basin experts, HYP_FLAGS and EVAL_FLAGS = what validate picked.
@@ -136,6 +136,9 @@ for stage in $STAGES; do
                 $EVAL_FLAGS $EXTRA
             once "$OUT/zeroshot_sweep_$size$TAG.png" plot_zeroshot.py "${stem}_zeroshot_params.json" "${stem}_zeroshot.json" \
                 --out "$OUT/zeroshot_sweep_$size$TAG.png"
+            # speed or gait: where the generated policies lose, against the experts at their own velocities
+            once "$OUT/gait_$size$TAG.png" plot_gait.py "${stem}_generated" --experts "$DATA" --episodes 5 \
+                --out "$OUT/gait_$size$TAG.png"
         done
         ;;
     *) echo "STAGES: unknown stage '$stage', expected collect, basin, validate or final" >&2 && exit 2 ;;

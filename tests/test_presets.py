@@ -119,6 +119,9 @@ def test_cheetah_vel15_validates_on_training_tasks_only(tmp_path):
     assert [list(a.tables) for a in plots] == [
         [a.out.removesuffix(".pt") + suffix for suffix in ("_zeroshot_params.json", "_zeroshot.json")] for a in final
     ]
+    gaits = [a for m, a in commands if m == "plot_gait"]  # the same generated policies, against the experts it trained on
+    assert [a.policies for a in gaits] == [(a.out.removesuffix(".pt") + "_generated",) for a in final]
+    assert [a.experts for a in gaits] == [autoencoders[a.ae].data for a in final] and all(a.episodes == 5 for a in gaits)
 
     # a finished command (its output exists) is skipped when the preset runs again; the others still run
     shared = validation[0].ae
