@@ -75,9 +75,9 @@ class RewardTerms(gym.Wrapper):
 
 
 def sources(path: str) -> list:
-    """The policy files an argument names: itself, or every .pt in the folder."""
+    """The policy files an argument names: itself, or every .pt in the folder (not hidden ones: resume states)."""
     if os.path.isdir(path):
-        return sorted(os.path.join(path, n) for n in os.listdir(path) if n.endswith(".pt"))
+        return sorted(os.path.join(path, n) for n in os.listdir(path) if n.endswith(".pt") and not n.startswith("."))
     return [path]
 
 

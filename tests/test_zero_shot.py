@@ -466,11 +466,15 @@ def test_gait_split_is_the_return_and_runs_the_stored_episodes(chain, tmp_path, 
     assert len(env.episodes[0]["speeds"]) == 50 and env.episodes[0]["speed"] + env.episodes[0]["control"] == pytest.approx(
         sum(rewards)
     )
-    argv = ("artifacts/hl_generated", "--experts", "data/cheetah-vel", "--out", str(tmp_path / "gait.png"))
+    (tmp_path / "gen").mkdir()
+    for name in os.listdir(tmp / "artifacts" / "hl_generated"):
+        (tmp_path / "gen" / name).write_bytes((tmp / "artifacts" / "hl_generated" / name).read_bytes())
+    (tmp_path / "gen" / ".resume_7.pt").write_bytes(b"a resume state, not a policy file")  # skipped, as in a collection
+    argv = (str(tmp_path / "gen"), "--experts", "data/cheetah-vel", "--out", str(tmp_path / "gait.png"))
     proc = run("plot_gait.py", *argv, cwd=tmp)
     png, table = (tmp_path / "gait.png").read_bytes(), (tmp_path / "gait.png.md").read_text()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000 and "experts (best checkpoint): 3 tasks" in proc.stdout
-    assert table.count("| artifacts/hl_generated | ") == len(os.listdir(tmp / "artifacts" / "hl_generated"))
+    assert table.count(f"| {tmp_path / 'gen'} | ") == len(os.listdir(tmp / "artifacts" / "hl_generated"))
     torch.save(fake_policies("ant-dir", 6), tmp_path / "task_06.pt")
     (tmp_path / "empty").mkdir()
     for bad, fragments in [
