@@ -36,6 +36,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 WHO = "plot_gait"
 TERMS = ("speed", "control")  # TaskReward's Cheetah-Vel terms, in its info["reward_terms"]
+EXPERTS = "experts (best checkpoint)"  # the --experts curve's label
 
 
 @dataclass
@@ -130,7 +131,7 @@ def main(args: Args) -> str:
     points = {label: [run(d, d["params"], args) for d in files] for label, files in curves.items()}
     if experts:
         best = [run(d, d["params"][d["returns"].argmax()][None], args) for d in experts.values()]
-        points["experts (best checkpoint)"] = best
+        points[EXPERTS] = best
     for label in points:
         points[label].sort(key=lambda p: p["v"])
 
@@ -139,7 +140,7 @@ def main(args: Args) -> str:
     summary = []
     for color, (label, pts) in zip(("C0", "C2", "C4", "C5", "C6", "C1"), points.items()):
         v = np.array([p["v"] for p in pts])
-        expert = label.startswith("experts")
+        expert = label == EXPERTS
         style = dict(ls="none", marker="s", ms=5) if expert else dict(marker="o", ms=3)
         speed = np.array([p["settled speed"].mean() for p in pts])
         top.plot(v, speed, color=color, label=label, **style)
