@@ -23,6 +23,7 @@ from common import (
     close_envs,
     collection_files,
     evaluate,
+    get_suite,
     load_collection,
     load_flat_params,
     load_policies,
@@ -87,8 +88,9 @@ def validate(args: Args) -> tuple[dict, dict]:
     {curve label (the path as given): [policy file, ...]} and the expert collection ({} without --experts)."""
     if args.episodes < 1:
         raise SystemExit(f"{WHO}: --episodes {args.episodes}: expected at least 1")
-    if not 0 <= args.settle < 200:
-        raise SystemExit(f"{WHO}: --settle {args.settle}: expected 0..199 (Cheetah-Vel episodes are 200 steps)")
+    steps = get_suite("cheetah-vel").max_episode_steps
+    if not 0 <= args.settle < steps:
+        raise SystemExit(f"{WHO}: --settle {args.settle}: expected 0..{steps - 1} (Cheetah-Vel episodes are {steps} steps)")
     if not args.policies and not args.experts:
         raise SystemExit(f"{WHO}: give policy files or folders, or --experts")
     curves, inputs = {}, collection_files(args.experts) if args.experts else []
@@ -108,6 +110,7 @@ def validate(args: Args) -> tuple[dict, dict]:
                 f"{WHO}: {path}: a policy of {data['task']['suite']}; the speed and control split is Cheetah-Vel's"
             )
     check_output(WHO, "--out", args.out, tuple(inputs))
+    check_output(WHO, "--out", f"{args.out}.md", tuple(inputs))  # the table beside the figure
     return curves, experts
 
 
