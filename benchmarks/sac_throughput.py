@@ -146,7 +146,7 @@ def main(args: Args) -> list:
             speedup += f" {fast:.0f} | {fast / r['batched_task_steps_per_s']:.2f} |" if fast else " – | – |"
         print(
             f"| {r['hidden']} | {r['batched_task_steps_per_s']:.0f} | {r['alone_steps_per_s']:.0f} | {r['ratio']:.2f} | "
-            f"{r['gflops']:.1f} | {r['matmul_fraction']:.0%} |{speedup}"
+            f"{r['gflops']:.1f} | {r['matmul_fraction']:.1%} |{speedup}"
         )
     return rows
 

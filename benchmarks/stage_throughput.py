@@ -37,7 +37,10 @@ STAGES = ("ae_train", "hyplatent_train", "behavior_embed", "hypformer_train")
 @dataclass
 class Args:
     steps: int = 20
-    """n, the timed training steps (per stage: the difference between its two runs)"""
+    """n, the timed training steps (per stage: the difference between its two runs); raised x4 until they take --min-seconds"""
+    min_seconds: float = 1.0
+    """the timed steps must take at least this long: a shorter difference drowns in the run-to-run noise of loading and
+    evaluation (on a GPU, 10 steps of the autoencoder take ~6 ms)"""
     base_steps: int = 3
     """N, the steps of the shorter run (its loading, warm-up and evaluation cancel out)"""
     matmul_size: int = 1024
@@ -87,6 +90,12 @@ def upstream(folder: str) -> None:
                ci_reps=100, runs_dir=runs))  # fmt: skip
 
 
+def wall_seconds(module, stage: str, folder: str, steps: int) -> float:
+    start = time.perf_counter()
+    quiet_main(module, stage_args(stage, folder, steps, f"time{steps}"))
+    return time.perf_counter() - start
+
+
 def measure(stage: str, folder: str, args: Args) -> dict:
     module = sys.modules[stage]
     flops = []
@@ -94,14 +103,14 @@ def measure(stage: str, folder: str, args: Args) -> dict:
         with FlopCounterMode(display=False) as counter:
             quiet_main(module, stage_args(stage, folder, steps, f"flops{steps}"))
         flops.append(counter.get_total_flops())
-    seconds = []
-    for steps in (args.base_steps, args.base_steps + args.steps):
-        start = time.perf_counter()
-        quiet_main(module, stage_args(stage, folder, steps, f"time{steps}"))
-        seconds.append(time.perf_counter() - start)
-    step_seconds = max(seconds[1] - seconds[0], 1e-9) / args.steps
+    base, steps = wall_seconds(module, stage, folder, args.base_steps), args.steps
+    extra = wall_seconds(module, stage, folder, args.base_steps + steps) - base
+    while extra < args.min_seconds and steps < args.steps * 4**5:
+        steps *= 4
+        extra = wall_seconds(module, stage, folder, args.base_steps + steps) - base
+    step_seconds = extra / steps if extra > 0 else float("nan")  # nan: still drowned in noise after 1024x the steps
     step_flops = (flops[1] - flops[0]) / 2
-    return {"stage": stage, "steps_per_s": 1 / step_seconds, "gflop_per_step": step_flops / 1e9,
+    return {"stage": stage, "timed_steps": steps, "steps_per_s": 1 / step_seconds, "gflop_per_step": step_flops / 1e9,
             "gflops": step_flops / step_seconds / 1e9}  # fmt: skip
 
 
@@ -109,8 +118,11 @@ def main(args: Args) -> list:
     for stage in args.stages:
         if stage not in STAGES:
             raise SystemExit(f"stage_throughput: --stages {stage}: expected some of {list(STAGES)}")
-    if args.steps < 1 or args.base_steps < 1:
-        raise SystemExit(f"stage_throughput: --steps {args.steps} / --base-steps {args.base_steps}: expected >= 1")
+    if args.steps < 1 or args.base_steps < 1 or args.min_seconds < 0:
+        raise SystemExit(
+            f"stage_throughput: --steps {args.steps} / --base-steps {args.base_steps} / --min-seconds {args.min_seconds}: "
+            "expected >= 1, >= 1, >= 0"
+        )
     rows = []
     with tempfile.TemporaryDirectory() as folder:
         inputs(folder)
@@ -122,11 +134,13 @@ def main(args: Args) -> list:
             print(f"{stage}: {rows[-1]['steps_per_s']:.2f} steps/s", flush=True)
     device = torch.cuda.get_device_name() if torch.cuda.is_available() else "CPU"
     print(f"\n{device}, {torch.get_num_threads()} threads, dense matmul {args.matmul_size}^3 fp32")
-    print("| stage | steps/s (behavior_embed: epochs/s) | GFLOP per step | GFLOP/s | matmul GFLOP/s | of matmul |")
-    print("|---|---|---|---|---|---|")
+    print(
+        "| stage | timed steps | steps/s (behavior_embed: epochs/s) | GFLOP per step | GFLOP/s | matmul GFLOP/s | of matmul |"
+    )
+    print("|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['stage']} | {r['steps_per_s']:.2f} | {r['gflop_per_step']:.2f} | {r['gflops']:.1f} | "
-              f"{r['matmul_gflops']:.1f} | {r['gflops'] / r['matmul_gflops']:.0%} |")  # fmt: skip
+        print(f"| {r['stage']} | {r['timed_steps']} | {r['steps_per_s']:.2f} | {r['gflop_per_step']:.2f} | "
+              f"{r['gflops']:.1f} | {r['matmul_gflops']:.1f} | {r['gflops'] / r['matmul_gflops']:.1%} |")  # fmt: skip
     return rows
 
 
