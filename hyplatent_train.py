@@ -109,8 +109,9 @@ class Args:
     ema_decay: float = 0.0
     """decay of an exponential moving average of the generator's (and trained decoder's) weights, saved in place of
     the last iterate (not in the paper; README Stage 3); 0: the last iterate, as the paper"""
-    seed: int = 0
-    """seed of initialization, batches and noise"""
+    seed: int | None = None
+    """seed of initialization, batches and noise (default 0; with --eval-only, the checkpoint's own, so that its table is
+    reproduced)"""
     eval_only: bool = False
     """skip training: evaluate the checkpoint at --out"""
     test_task_ids: tuple[int | str, ...] = ()
@@ -254,7 +255,7 @@ def validate(args: Args) -> tuple[dict, dict, list, list, dict | None]:
         source = load_artifact(
             args.out,
             KIND,
-            ("generator", "decoder", "suite", "train_task_ids", "data", "params_digest", "decoder_train_task_ids"),
+            ("generator", "decoder", "suite", "train_task_ids", "data", "params_digest", "decoder_train_task_ids", "args"),
             who=WHO,
         )
         check_finite(WHO, args.out, {"generator": source["generator"], "decoder": source["decoder"]})
@@ -288,6 +289,8 @@ def validate(args: Args) -> tuple[dict, dict, list, list, dict | None]:
                 raise SystemExit(
                     f"{WHO}: --train-task-ids {i}: not among the autoencoder's training tasks {source['train_task_ids']}"
                 )
+    if args.seed is None:  # resolved before anything draws, so the saved vars(args) hold the seed used
+        args.seed = source["args"]["seed"] if args.eval_only else 0
     requested = [task_index(source["suite"], i, "--train-task-ids") for i in args.train_task_ids]
     train_ids = source["train_task_ids"] if args.eval_only else requested or source["train_task_ids"]
     condition = source["condition"] if args.eval_only else args.condition

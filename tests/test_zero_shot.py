@@ -350,6 +350,22 @@ def test_zero_shot_table_generated_policy_files_and_eval_only_agree(chain, tmp_p
     assert again["overall"] == pytest.approx(result["overall"])
 
 
+def test_eval_only_draws_noise_from_the_checkpoints_seed_unless_given(chain, tmp_path):
+    tmp, _, _ = chain
+    ckpt = load_artifact(str(tmp / "artifacts" / "hl.pt"), "hyplatent")
+    ckpt["args"]["seed"] = 3  # as if trained with --seed 3: the same weights, another training seed on record
+    hl = str(tmp_path / "hl_seed3.pt")
+    save_atomic(ckpt, hl, "test")
+    table = str(tmp_path / "t.json")
+    own = dict(out=hl, eval_only=True, test_task_ids=(2,), eval_samples=2, eval_episodes=1, table=table)
+    hyplatent_train.main(hyplatent_train.Args(**own))
+    policies = load_policies(str(tmp_path / "t_generated" / "task_02.pt"), "test")
+    assert policies["origin"]["noise_seed"] == 3 + 2  # the checkpoint's seed + the task's id
+    assert torch.equal(policies["params"], generate(ckpt, torch.tensor([[0.225]] * 2), seed=5))
+    hyplatent_train.main(hyplatent_train.Args(**own, seed=0))  # an explicit --seed still wins
+    assert load_policies(str(tmp_path / "t_generated" / "task_02.pt"), "test")["origin"]["noise_seed"] == 2
+
+
 def test_any_parameter_value_is_evaluated_and_written_as_policy_files(chain, tmp_path):
     tmp, _, _ = chain
     hl = str(tmp / "artifacts" / "hl.pt")
