@@ -3,6 +3,7 @@
 import ast
 import glob
 import os
+import re
 import subprocess
 import sys
 
@@ -45,3 +46,24 @@ def test_ruff(command):
     assert proc.returncode == 0, (
         f"ruff {' '.join(command)}: run `ruff format . && ruff check --fix .`\n{proc.stdout}{proc.stderr}"
     )
+
+
+def github_anchors(markdown: str) -> set:
+    """The anchors GitHub gives a file's headings: lower case, punctuation dropped, spaces to '-', repeats numbered."""
+    anchors, seen = set(), {}
+    for line in markdown.splitlines():
+        if line.startswith("#") and line.lstrip("#").startswith(" "):
+            slug = "".join(c for c in line.lstrip("#").strip().lower() if c.isalnum() or c in " -_").replace(" ", "-")
+            anchors.add(f"{slug}-{seen[slug]}" if slug in seen else slug)
+            seen[slug] = seen.get(slug, 0) + 1
+    return anchors
+
+
+def test_readme_links_and_figures_resolve():
+    text = open(os.path.join(ROOT, "README.md")).read()
+    anchors = github_anchors(text)
+    assert "devices---cuda" in anchors and "stage-1-expert-collection-sac_collectpy" in anchors
+    links = re.findall(r"\]\(#([^)]+)\)", text)
+    assert not [a for a in links if a not in anchors], "README links to headings that do not exist"
+    figures = re.findall(r"\]\((docs/[^)]+)\)", text)
+    assert figures and not [f for f in figures if not os.path.exists(os.path.join(ROOT, f))], "README shows missing files"
