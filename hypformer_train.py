@@ -7,6 +7,7 @@
 # retrieval and random (<out>_mtrl.json); the policies it generates per task (<out>_generated/task_XX.pt); the
 # PCA figure of paper Fig. 7 (<out>_pca.png).
 #   python hypformer_train.py --hyplatent artifacts/hyplatent_mw.pt --ae artifacts/ae_mw.pt --out artifacts/hypformer.pt
+#   python hypformer_train.py --out artifacts/hypformer.pt --eval-only --table artifacts/again.json   # a saved checkpoint
 import os
 import time
 from dataclasses import dataclass
@@ -50,8 +51,9 @@ WHO = "hypformer_train"
 
 @dataclass
 class Args:
-    hyplatent: str = "artifacts/hyplatent_mw.pt"
-    """HypLatent checkpoint trained with --condition behavior (its generator is frozen here, its decoder decodes)"""
+    hyplatent: str = ""
+    """HypLatent checkpoint trained with --condition behavior (its generator is frozen here, its decoder decodes);
+    with --eval-only, empty reads the one the HypFormer checkpoint was trained on"""
     ae: str = ""
     """autoencoder whose latents are the targets Z_gt (empty: the one the HypLatent checkpoint was trained from)"""
     embedding: str = ""
@@ -59,9 +61,14 @@ class Args:
     data: str = ""
     """MetaWorld collection folder (empty: the one the HypLatent checkpoint was trained on)"""
     out: str = "artifacts/hypformer.pt"
-    """where the HypFormer checkpoint is written"""
-    num_samples: int = 8
-    """L, generator samples per tau_e, i.e. latent tokens (paper: 8)"""
+    """where the HypFormer checkpoint is written (and, with --eval-only, read)"""
+    eval_only: bool = False
+    """skip training: evaluate the checkpoint at --out (its model sizes; the evaluation flags below apply)"""
+    table: str = ""
+    """where the MTRL table goes, its policies in <table>_generated/ and the PCA figure in <table>_pca.png (empty:
+    <out>_mtrl.json, <out>_generated/, <out>_pca.png)"""
+    num_samples: int | None = None
+    """L, generator samples per tau_e, i.e. latent tokens (default 8, the paper's; with --eval-only, the checkpoint's)"""
     d_model: int = 256
     """token width"""
     nhead: int = 128
@@ -84,8 +91,9 @@ class Args:
     """weight of L_res, eq. (9)"""
     lambda_c: float = 1e3
     """weight of L_c, eq. (10)"""
-    seed: int = 0
-    """seed of initialization, batches and noise"""
+    seed: int | None = None
+    """seed of initialization, batches and noise (default 0; with --eval-only, the checkpoint's, so that its table is
+    reproduced)"""
     eval_samples: int = 100
     """MTRL: policies per task, each on a held-out tau_e (paper: 100)"""
     pca_tasks: tuple[str, ...] = ("button-press", "dial-turn", "door-open")
@@ -155,13 +163,34 @@ def losses(z_pred: torch.Tensor, residue_pred: torch.Tensor, z_gt: torch.Tensor)
 # Inputs: the HypLatent checkpoint, its autoencoder, embedding and collection, checked before any training
 # ----------------------------------------------------------------------------------------------
 def outputs_of(args: Args) -> dict:
-    stem = os.path.splitext(args.out)[0]
-    return {"checkpoint": args.out, "state": f"{args.out}.state.pt", "table": f"{stem}_mtrl.json", "figure": f"{stem}_pca.png",
-            "generated": os.path.join(f"{stem}_generated", "task_00.pt")}  # fmt: skip
+    """Every file this run writes, by what it is; a named --table keeps its policies and figure beside it, and
+    --eval-only leaves the checkpoint alone."""
+    stem = os.path.splitext(args.table or args.out)[0]
+    files = {"table": args.table or f"{stem}_mtrl.json", "figure": f"{stem}_pca.png",
+             "generated": os.path.join(f"{stem}_generated", "task_00.pt")}  # fmt: skip
+    return files if args.eval_only else {"checkpoint": args.out, "state": f"{args.out}.state.pt", **files}
 
 
-def validate(args: Args) -> tuple[dict, dict, dict, dict]:
-    """One-line errors; returns the HypLatent checkpoint, the autoencoder, the embedding and the collection."""
+def validate(args: Args) -> tuple[dict, dict, dict, dict, dict | None]:
+    """One-line errors; returns the HypLatent checkpoint, the autoencoder, the embedding, the collection and, with
+    --eval-only, the HypFormer checkpoint at --out (else None)."""
+    saved = None
+    if args.eval_only:  # the checkpoint's own choices fill what the command line leaves open, before anything is checked
+        saved = load_artifact(args.out, KIND, ("model_args", "state_dict", "hyplatent", "num_samples", "args"), who=WHO)
+        check_finite(WHO, args.out, saved["state_dict"], "state_dict")
+        args.hyplatent = args.hyplatent or saved["hyplatent"]
+        for name in ("ae", "embedding", "data"):
+            setattr(args, name, getattr(args, name) or saved["args"][name])
+    if args.num_samples is None:
+        args.num_samples = saved["num_samples"] if saved else 8
+    if args.seed is None:
+        args.seed = saved["args"]["seed"] if saved else 0
+    if not args.hyplatent:
+        raise SystemExit(
+            f"{WHO}: --hyplatent: name the HypLatent checkpoint to refine (hyplatent_train.py --condition behavior)"
+        )
+    if args.table and not args.table.endswith(".json"):
+        raise SystemExit(f"{WHO}: --table {args.table}: expected a path ending in .json")
     check_args(
         WHO,
         args,
@@ -191,10 +220,17 @@ def validate(args: Args) -> tuple[dict, dict, dict, dict]:
     embedding = load_artifact(embedding_path, "behavior_embedding", ("tau_e", "train", "holdout", "params_digest"), who=WHO)
     if params_digest([collection[i]["params"] for i in sorted(collection)]) != embedding["params_digest"]:
         raise SystemExit(f"{WHO}: --embedding {embedding_path}: its checkpoints do not match the collection --data {data}")
-    inputs = [args.hyplatent, ae_path, embedding_path, *collection_files(data)]
+    if saved and (saved["model_args"]["latent_dim"], saved["model_args"]["cond_dim"]) != (
+        ae["latents"][0].numel(),
+        embedding["tau_e"][hyplatent["train_task_ids"][0]].shape[-1],
+    ):
+        raise SystemExit(
+            f"{WHO}: --out {args.out}: a HypFormer of other latent or tau_e sizes than --hyplatent {args.hyplatent}"
+        )
+    inputs = [args.hyplatent, ae_path, embedding_path, *collection_files(data), *([args.out] if saved else [])]
     for name, path in outputs_of(args).items():
         check_output(WHO, f"--out ({name})", path, inputs)
-    return hyplatent, ae, embedding, collection
+    return hyplatent, ae, embedding, collection, saved
 
 
 # ----------------------------------------------------------------------------------------------
@@ -330,15 +366,20 @@ def pca_figure(path: str, model, generator, hyplatent, ae, collection, embedding
 
 def main(args: Args) -> dict:
     # --- load and validate inputs and outputs (one-line errors, nothing trained yet) ---
-    hyplatent, ae, embedding, collection = validate(args)
+    hyplatent, ae, embedding, collection, saved = validate(args)
 
-    # --- ALGO: train HypFormer on the frozen generator's samples (eq. 11), then save atomically ---
-    model, model_args = train(args, hyplatent, ae, collection, embedding)
+    # --- ALGO: train HypFormer on the frozen generator's samples (eq. 11), then save atomically (--eval-only: load it) ---
     files = outputs_of(args)
-    ckpt = {"kind": KIND, "version": 1, "model_args": model_args, "state_dict": model.state_dict(),
-            "hyplatent": os.path.abspath(args.hyplatent), "num_samples": args.num_samples, "step": args.iterations,
-            "args": vars(args)}  # fmt: skip
-    save_atomic(ckpt, files["checkpoint"], WHO)
+    if saved:
+        model = HypFormer(**saved["model_args"])
+        model.load_state_dict(saved["state_dict"])
+        model.eval()
+    else:
+        model, model_args = train(args, hyplatent, ae, collection, embedding)
+        ckpt = {"kind": KIND, "version": 1, "model_args": model_args, "state_dict": model.state_dict(),
+                "hyplatent": os.path.abspath(args.hyplatent), "num_samples": args.num_samples, "step": args.iterations,
+                "args": vars(args)}  # fmt: skip
+        save_atomic(ckpt, files["checkpoint"], WHO)
 
     # --- MTRL table: the same conditions, noise seeds and goals for HypLatent alone and with HypFormer ---
     generator, decoder = frozen_models(hyplatent)
@@ -367,8 +408,8 @@ def main(args: Args) -> dict:
     for key, policy in policies["w/ HypFormer"].items():
         save_atomic(policy, os.path.join(os.path.dirname(files["generated"]), f"task_{int(key):02d}.pt"), WHO)
     drawn = pca_figure(files["figure"], model, generator, hyplatent, ae, collection, embedding, args)
-    print(f"{WHO}: wrote {files['checkpoint']}, {files['table']}, the policies in {os.path.dirname(files['generated'])}"
-          + (f" and {files['figure']} (tasks {drawn})" if drawn else ""))  # fmt: skip
+    print(f"{WHO}: wrote {files.get('checkpoint', 'no checkpoint (--eval-only)')}, {files['table']}, the policies in "
+          f"{os.path.dirname(files['generated'])}" + (f" and {files['figure']} (tasks {drawn})" if drawn else ""))  # fmt: skip
     return result
 
 

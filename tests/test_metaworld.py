@@ -353,6 +353,36 @@ def test_hypformer_runs_on_the_chain_and_fills_the_table(mw_chain, hf_run):
     assert not (tmp_path / "hf.pt.state.pt").exists()
 
 
+def test_hypformer_eval_only_reproduces_the_policies_without_training(hf_run, tmp_path):
+    out, _ = hf_run
+    before = (out / "hf.pt").read_bytes()
+    evaluation = ("--eval-samples", "5", "--ci-reps", "200", "--pca-tasks", "button-press")
+    proc = run_script("hypformer_train.py", "--out", "hf.pt", "--eval-only", "--table", "again.json", *evaluation, cwd=out)
+    assert "no checkpoint (--eval-only)" in proc.stdout and "iter " not in proc.stdout  # nothing trained
+    assert (out / "hf.pt").read_bytes() == before and (out / "again_pca.png").stat().st_size > 10_000
+    first, again = (json.loads((out / name).read_text()) for name in ("hf_mtrl.json", "again.json"))
+    assert again["per_task"] == first["per_task"] and again["num_samples"] == 8
+    for key in (0, 5, 8, 12):  # the same model, L and noise seeds: the very same weights
+        policies = [load_policies(str(out / f"{stem}_generated" / f"task_{key:02d}.pt"), "test") for stem in ("hf", "again")]
+        assert torch.equal(policies[0]["params"], policies[1]["params"])
+    # noise from the checkpoint's own seed: one trained with --seed 3 draws other policies, unless --seed says otherwise
+    saved = load_artifact(str(out / "hf.pt"), "hypformer", who="test")
+    save_atomic({**saved, "args": {**saved["args"], "seed": 3}}, str(tmp_path / "hf3.pt"))
+    common = dict(out=str(tmp_path / "hf3.pt"), eval_only=True, eval_samples=5, ci_reps=200, pca_tasks=())
+    for seed, same in ((None, False), (0, True)):
+        hypformer_train.main(hypformer_train.Args(**common, seed=seed, table=str(tmp_path / f"s{seed}.json")))
+        drawn = load_policies(str(tmp_path / f"s{seed}_generated" / "task_08.pt"), "test")["params"]
+        assert torch.equal(drawn, load_policies(str(out / "hf_generated" / "task_08.pt"), "test")["params"]) == same
+    bad = {**saved, "model_args": {**saved["model_args"], "cond_dim": saved["model_args"]["cond_dim"] + 1}}
+    save_atomic(bad, str(tmp_path / "bad.pt"))
+    cases = [("missing.pt", "again.json", "missing.pt"),
+             ("hf.pt", "again.txt", "--table again.txt: expected a path ending in .json"),
+             (str(tmp_path / "bad.pt"), "b.json", "a HypFormer of other latent or tau_e sizes")]  # fmt: skip
+    for ckpt, table, message in cases:
+        argv = ("--out", ckpt, "--eval-only", "--table", table, *evaluation)
+        one_line_error(run_script("hypformer_train.py", *argv, cwd=out, check=False), message)
+
+
 def test_hypformer_refuses_bad_input(mw_chain, chain, tmp_path):
     tmp, _, _ = mw_chain
     cheetah, _, _ = chain
