@@ -179,8 +179,8 @@ def validate(args: Args) -> tuple[dict, dict, dict, dict, dict | None]:
         saved = load_artifact(args.out, KIND, ("model_args", "state_dict", "hyplatent", "num_samples", "args"), who=WHO)
         check_finite(WHO, args.out, saved["state_dict"], "state_dict")
         args.hyplatent = args.hyplatent or saved["hyplatent"]
-        for name in ("ae", "embedding", "data"):
-            setattr(args, name, getattr(args, name) or saved["args"][name])
+        for name in ("ae", "embedding", "data"):  # absolute paths; a checkpoint older than them has its command's
+            setattr(args, name, getattr(args, name) or saved.get(name) or saved["args"][name])
     if args.num_samples is None:
         args.num_samples = saved["num_samples"] if saved else 8
     if args.seed is None:
@@ -376,9 +376,10 @@ def main(args: Args) -> dict:
         model.eval()
     else:
         model, model_args = train(args, hyplatent, ae, collection, embedding)
+        sources = dict(zip(("ae", "embedding", "data"), map(os.path.abspath, source_paths(args, hyplatent))))
         ckpt = {"kind": KIND, "version": 1, "model_args": model_args, "state_dict": model.state_dict(),
-                "hyplatent": os.path.abspath(args.hyplatent), "num_samples": args.num_samples, "step": args.iterations,
-                "args": vars(args)}  # fmt: skip
+                "hyplatent": os.path.abspath(args.hyplatent), **sources, "num_samples": args.num_samples,
+                "step": args.iterations, "args": vars(args)}  # fmt: skip
         save_atomic(ckpt, files["checkpoint"], WHO)
 
     # --- MTRL table: the same conditions, noise seeds and goals for HypLatent alone and with HypFormer ---

@@ -5,6 +5,7 @@ import dataclasses
 import importlib
 import json
 import math
+import os
 
 import gymnasium as gym
 import numpy as np
@@ -367,6 +368,7 @@ def test_hypformer_eval_only_reproduces_the_policies_without_training(hf_run, tm
         assert torch.equal(policies[0]["params"], policies[1]["params"])
     # noise from the checkpoint's own seed: one trained with --seed 3 draws with noise seed 3 + task id
     saved = load_artifact(str(out / "hf.pt"), "hypformer", who="test")
+    assert all(os.path.isabs(saved[k]) and os.path.exists(saved[k]) for k in ("hyplatent", "ae", "embedding", "data"))
     save_atomic({**saved, "args": {**saved["args"], "seed": 3}}, str(tmp_path / "hf3.pt"))
     hypformer_train.main(hypformer_train.Args(out=str(tmp_path / "hf3.pt"), eval_only=True, eval_samples=2, ci_reps=200,
                                               pca_tasks=(), table=str(tmp_path / "s3.json")))  # fmt: skip
