@@ -404,7 +404,8 @@ def main(args: Args) -> dict:
     generators = {"w/o HypFormer": plain, "w/ HypFormer": with_hypformer}
     origin = {"stage": WHO, "hypformer": os.path.abspath(args.out), "hyplatent": os.path.abspath(args.hyplatent)}
     result, policies = mtrl_table(hyplatent, collection, embedding, targets, generators, args, origin)
-    result["num_samples"] = args.num_samples  # L, what plot_tokens.py (paper Fig. 8) sweeps
+    result["num_samples"] = args.num_samples  # L at evaluation; plot_tokens.py (paper Fig. 8) sweeps the trained L
+    result["trained_num_samples"] = saved["num_samples"] if saved else args.num_samples
     write_json_atomic(files["table"], result, WHO)
     for key, policy in policies["w/ HypFormer"].items():
         save_atomic(policy, os.path.join(os.path.dirname(files["generated"]), f"task_{int(key):02d}.pt"), WHO)

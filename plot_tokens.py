@@ -36,6 +36,11 @@ def validate(args: Args) -> list:
         table = load_json(path, WHO, "MTRL JSON")
         if not isinstance(table, dict) or "num_samples" not in table or args.group not in table.get("overall", {}):
             raise SystemExit(f"{WHO}: {path}: not an MTRL table of hypformer_train.py with {args.group} tasks")
+        if table.get("trained_num_samples", table["num_samples"]) != table["num_samples"]:
+            raise SystemExit(
+                f"{WHO}: {path}: evaluated at L = {table['num_samples']}, trained at L = {table['trained_num_samples']}; "
+                "Fig. 8 compares HypFormers trained at each L (hypformer_train.py --num-samples, not --eval-only)"
+            )
         if tables and (table["train_task_ids"], table["targets"]) != (tables[0]["train_task_ids"], tables[0]["targets"]):
             raise SystemExit(f"{WHO}: {path}: other tasks than {args.tables[0]}")
         tables.append(table)

@@ -371,8 +371,10 @@ def test_hypformer_eval_only_reproduces_the_policies_without_training(hf_run, tm
     assert all(os.path.isabs(saved[k]) and os.path.exists(saved[k]) for k in ("hyplatent", "ae", "embedding", "data"))
     save_atomic({**saved, "args": {**saved["args"], "seed": 3}}, str(tmp_path / "hf3.pt"))
     hypformer_train.main(hypformer_train.Args(out=str(tmp_path / "hf3.pt"), eval_only=True, eval_samples=2, ci_reps=200,
-                                              pca_tasks=(), table=str(tmp_path / "s3.json")))  # fmt: skip
+                                              pca_tasks=(), num_samples=4, table=str(tmp_path / "s3.json")))  # fmt: skip
     assert load_policies(str(tmp_path / "s3_generated" / "task_08.pt"), "test")["origin"]["noise_seed"] == 3 + 8
+    s3 = json.loads((tmp_path / "s3.json").read_text())  # evaluated at L = 4, trained at 8: plot_tokens.py tells them apart
+    assert (s3["num_samples"], s3["trained_num_samples"], first["trained_num_samples"]) == (4, 8, 8)
     bad = {**saved, "model_args": {**saved["model_args"], "cond_dim": saved["model_args"]["cond_dim"] + 1}}
     save_atomic(bad, str(tmp_path / "bad.pt"))
     cases = [(str(tmp_path / "missing.pt"), "b.json", "missing.pt"),
@@ -405,17 +407,21 @@ def test_hypformer_refuses_bad_input(mw_chain, chain, tmp_path):
 
 
 def test_token_sweep_figure(hf_run, mw_chain, tmp_path):
-    """plot_tokens.py (paper Fig. 8): one bar per --num-samples; refuses two runs with one L and a table without L."""
+    """plot_tokens.py (paper Fig. 8): one bar per --num-samples; refuses two runs with one L, a table without L and one
+    evaluated at another L than its HypFormer was trained at."""
     out, _ = hf_run
     tmp, _, _ = mw_chain
     table = json.loads((out / "hf_mtrl.json").read_text())
-    (tmp_path / "l16.json").write_text(json.dumps({**table, "num_samples": 16}))
+    (tmp_path / "l16.json").write_text(json.dumps({**table, "num_samples": 16, "trained_num_samples": 16}))
     proc = run_script("plot_tokens.py", str(out / "hf_mtrl.json"), "l16.json", "--out", "tokens.png", cwd=tmp_path)
     assert "L = 8, 16" in proc.stdout and (tmp_path / "tokens.png").stat().st_size > 10_000
     same = run_script("plot_tokens.py", str(out / "hf_mtrl.json"), str(out / "hf_mtrl.json"), cwd=tmp_path, check=False)
     one_line_error(same, "two tables share a --num-samples")
     plain = run_script("plot_tokens.py", str(tmp / "artifacts" / "hl_mtrl.json"), cwd=tmp_path, check=False)
     one_line_error(plain, "not an MTRL table of hypformer_train.py")
+    (tmp_path / "l16_eval.json").write_text(json.dumps({**table, "num_samples": 16, "trained_num_samples": 8}))
+    moved = run_script("plot_tokens.py", str(out / "hf_mtrl.json"), "l16_eval.json", cwd=tmp_path, check=False)
+    one_line_error(moved, "evaluated at L = 16, trained at L = 8")
 
 
 def test_evaluation_in_groups_reuses_environments_without_changing_a_number():
