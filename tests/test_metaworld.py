@@ -375,6 +375,10 @@ def test_hypformer_eval_only_reproduces_the_policies_without_training(hf_run, tm
     assert load_policies(str(tmp_path / "s3_generated" / "task_08.pt"), "test")["origin"]["noise_seed"] == 3 + 8
     s3 = json.loads((tmp_path / "s3.json").read_text())  # evaluated at L = 4, trained at 8: plot_tokens.py tells them apart
     assert (s3["num_samples"], s3["trained_num_samples"], first["trained_num_samples"]) == (4, 8, 8)
+    for seed, drawn_with in ((None, 3), (0, 0)):  # the checkpoint's seed, unless --seed says otherwise (no evaluation)
+        args = hypformer_train.Args(out=str(tmp_path / "hf3.pt"), eval_only=True, seed=seed, table=str(tmp_path / "v.json"))
+        hypformer_train.validate(args)
+        assert args.seed == drawn_with
     bad = {**saved, "model_args": {**saved["model_args"], "cond_dim": saved["model_args"]["cond_dim"] + 1}}
     save_atomic(bad, str(tmp_path / "bad.pt"))
     cases = [(str(tmp_path / "missing.pt"), "b.json", "missing.pt"),
