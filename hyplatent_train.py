@@ -101,14 +101,15 @@ class Args:
     lambda_reg: float = 1.0
     """weight of the auxiliary condition reconstruction of eq. (4)"""
     projection_discriminator: bool = False
-    """the real/fake logit also sees the condition (projection discriminator, not in the paper; README Stage 3): it
-    judges (latent, condition) pairs, so a latent of another task's cluster is fake; off: latents alone (the paper)"""
+    """the real/fake logit also sees the condition (projection discriminator, not in the paper; measured in
+    docs/experiments/cheetah-vel-15.md): it judges (latent, condition) pairs, so a latent of another task's cluster is
+    fake; off: latents alone (the paper)"""
     condition_noise: float = 0.0
     """std of Gaussian noise on the generator's training condition, per dimension in units of the training conditions'
-    std (0: none, the paper); the targets stay the clean pair's (README, MetaWorld)"""
+    std (0: none, the paper); the targets stay the clean pair's (docs/experiments/metaworld-generators.md)"""
     ema_decay: float = 0.0
     """decay of an exponential moving average of the generator's (and trained decoder's) weights, saved in place of
-    the last iterate (not in the paper; README Stage 3); 0: the last iterate, as the paper"""
+    the last iterate (not in the paper; docs/experiments/cheetah-vel-15.md); 0: the last iterate, as the paper"""
     seed: int | None = None
     """seed of initialization, batches and noise (default 0; with --eval-only, the checkpoint's own, so that its table is
     reproduced)"""
@@ -122,7 +123,8 @@ class Args:
     """where the evaluation's JSON table goes, its policies beside it in <table>_generated/ (empty: <out>_zeroshot.json,
     <out>_zeroshot_params.json with --params; policies in <out>_generated/)"""
     noise_scale: float = 1.0
-    """std of the noise the evaluated policies are drawn with (1: the training noise, the paper; < 1: truncated, README)"""
+    """std of the noise the evaluated policies are drawn with (1: the training noise, the paper; < 1: truncated, the
+    truncation trick, measured in docs/experiments/cheetah-vel-15.md)"""
     eval_samples: int = 5
     """generated policies (noise samples) per test task; MTRL (metaworld): per task, each on a held-out tau_e (paper: 100)"""
     eval_episodes: int = 5
@@ -438,7 +440,7 @@ def train(args: Args, ae: dict, collection: dict, train_ids: list, embedding: di
         "d_optimizer": d_optimizer,
     }
     # departs from the paper (its last iterate): an EMA of what eq. (2) moves, BatchNorm statistics included, damps the
-    # iterate-to-iterate jitter of an adversarial game whose discriminator is ahead (README Stage 3, --ema-decay)
+    # iterate-to-iterate jitter of an adversarial game whose discriminator is ahead (docs/experiments/cheetah-vel-15.md)
     g_nets = nn.ModuleList([generator, *([autoencoder.decoders] if train_decoder else [])])
     ema = None
     if args.ema_decay:

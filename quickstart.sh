@@ -19,4 +19,4 @@ $PY hyplatent_train.py --ae "$OUT/ae.pt" --out "$OUT/hyplatent.pt" --iterations 
 # Stage 4: fine-tune the policy generated for test task 23 (v = 1.8) for 10k steps, then plot its curve.
 $PY finetune_tdreg.py --task-id 23 --policy "$OUT/hyplatent_generated/task_23.pt" --policy-index 0 --total-timesteps 10000 \
     --learning-starts 2000 --out "$OUT/finetune_task23.pt" --runs-dir "$OUT/runs"
-$PY plot_finetune.py "$OUT/finetune_task23.pt" --out "$OUT/finetune.png"
+$PY tools/plot_finetune.py "$OUT/finetune_task23.pt" --out "$OUT/finetune.png"

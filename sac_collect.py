@@ -12,6 +12,7 @@
 # file's policy (a converged expert, say) instead of a random draw: experts in one basin by construction.
 #   python sac_collect.py --suite cheetah-vel --task-ids 0 4 8 --out data
 #   python sac_collect.py --suite metaworld --task-ids button-press drawer-close --scripted-steps 5000
+import math
 import os
 import time
 from dataclasses import dataclass
@@ -22,24 +23,22 @@ import gymnasium as gym
 import metaworld.policies
 import numpy as np
 import torch
+import torch.nn as nn
 import tyro
 from torch.utils.tensorboard import SummaryWriter
 
 from common import (
     Actor,
-    ReplayBuffer,
     actor_layout,
-    build_sac,
     check_args,
-    check_lr_ramp,
     check_output,
-    check_sac_args,
     close_envs,
     evaluate,
     fingerprint,
     flatten_params,
     get_suite,
     get_task,
+    linear,
     load_flat_params,
     load_policies,
     load_start_policy,
@@ -47,12 +46,9 @@ from common import (
     pick_device,
     policy_file,
     resume_training_state,
-    sac_update,
     save_atomic,
     save_training_state,
-    set_actor_lr,
     task_index,
-    td_penalty,
     write_json_atomic,
 )
 
@@ -145,9 +141,232 @@ class Args:
     cudagraphs: bool = False
     """with --compile on CUDA: compile in "reduce-overhead" mode, which replays the update as a CUDA graph"""
     check_only: bool = False
-    """check the arguments and the output folder, then exit without training (launch_collect.py uses it)"""
+    """check the arguments and the output folder, then exit without training (tools/launch_collect.py uses it)"""
 
 
+# ----------------------------------------------------------------------------------------------
+# SAC (CleanRL's sac_continuous_action.py) batched over K tasks: critics, replay buffers, the update (eq. 5); then
+# fine-tuning's actor learning-rate ramp and TD term (eq. 6), which --init-from can switch on. finetune_tdreg.py keeps
+# the same code (CleanRL's one file per algorithm); tests/test_finetune.py holds the two copies equal
+# ----------------------------------------------------------------------------------------------
+class SoftQNetwork(nn.Module):
+    """Q(s, a): 2 hidden layers; with num_tasks=K, K independent critics on (K, batch, .)."""
+
+    def __init__(self, obs_dim: int, act_dim: int, hidden: int, num_tasks: int | None = None):
+        super().__init__()
+        self.fc1 = linear(obs_dim + act_dim, hidden, num_tasks)
+        self.fc2 = linear(hidden, hidden, num_tasks)
+        self.fc3 = linear(hidden, 1, num_tasks)
+
+    def forward(self, x, a):
+        x = torch.cat([x, a], -1)
+        x = torch.relu(self.fc1(x))
+        x = torch.relu(self.fc2(x))
+        return self.fc3(x).squeeze(-1)
+
+
+class ReplayBuffer:
+    """One ring buffer per task, stored together as (tasks, capacity, ...) tensors.
+
+    All tasks step together, so they share the write position; each task samples its own indices.
+    """
+
+    FIELDS = ("obs", "next_obs", "actions", "rewards", "dones")
+
+    def __init__(self, num_tasks: int, capacity: int, obs_dim: int, act_dim: int, device: torch.device = torch.device("cpu")):
+        self.capacity, self.pos, self.size, self.device = capacity, 0, 0, device
+        self.obs = torch.zeros(num_tasks, capacity, obs_dim, device=device)
+        self.next_obs = torch.zeros(num_tasks, capacity, obs_dim, device=device)
+        self.actions = torch.zeros(num_tasks, capacity, act_dim, device=device)
+        self.rewards = torch.zeros(num_tasks, capacity, device=device)
+        self.dones = torch.zeros(num_tasks, capacity, device=device)
+
+    def add(self, obs, next_obs, actions, rewards, dones):
+        for name, value in zip(self.FIELDS, (obs, next_obs, actions, rewards, dones)):
+            getattr(self, name)[:, self.pos] = torch.as_tensor(value, dtype=torch.float32, device=self.device)
+        self.pos = (self.pos + 1) % self.capacity
+        self.size = min(self.size + 1, self.capacity)
+
+    def sample(self, batch_size: int):
+        num_tasks = self.obs.shape[0]
+        idx = torch.randint(0, self.size, (num_tasks, batch_size)).to(self.device)  # (tasks, batch); CPU draw on any device
+        rows = torch.arange(num_tasks, device=self.device).unsqueeze(1)
+        return [getattr(self, name)[rows, idx] for name in self.FIELDS]
+
+    def state_dict(self) -> dict:
+        return {"pos": self.pos, "size": self.size, **{n: getattr(self, n)[:, : self.size].clone().cpu() for n in self.FIELDS}}
+
+    def load_state_dict(self, state: dict):
+        self.pos, self.size = state["pos"], state["size"]
+        for name in self.FIELDS:
+            getattr(self, name)[:, : self.size] = state[name]
+
+
+def build_sac(
+    actor: Actor, obs_dim: int, act_dim: int, args, num_tasks: int | None = None, device: torch.device = torch.device("cpu")
+) -> tuple[dict, torch.Tensor]:
+    """The SAC around `actor` (K = num_tasks task-batched, or one task): twin critics drawn from the
+    current RNG, their target copies, Adam optimizers at args.policy_lr and args.q_lr, and the log
+    temperatures (K,) (one for a single task) starting at log(args.alpha), learned when args.autotune."""
+    qf1, qf2 = SoftQNetwork(obs_dim, act_dim, args.hidden, num_tasks), SoftQNetwork(obs_dim, act_dim, args.hidden, num_tasks)
+    qf1_target, qf2_target = (
+        SoftQNetwork(obs_dim, act_dim, args.hidden, num_tasks),
+        SoftQNetwork(obs_dim, act_dim, args.hidden, num_tasks),
+    )
+    qf1_target.load_state_dict(qf1.state_dict())
+    qf2_target.load_state_dict(qf2.state_dict())
+    qf1_target.requires_grad_(False)  # moved by Polyak averaging only; the TD term differentiates through them to the actor
+    qf2_target.requires_grad_(False)
+    for net in (actor, qf1, qf2, qf1_target, qf2_target):  # drawn on the CPU, so a seed gives one init on every device
+        net.to(device)
+    log_alpha = torch.full((num_tasks or 1,), math.log(args.alpha), requires_grad=args.autotune, device=device)
+    sac = {
+        "actor": actor,
+        "qf1": qf1,
+        "qf2": qf2,
+        "qf1_target": qf1_target,
+        "qf2_target": qf2_target,
+        # fused: one kernel per optimizer step instead of one per elementwise op and tensor (~1.1x updates/s, K = 16)
+        "q_optimizer": torch.optim.Adam([*qf1.parameters(), *qf2.parameters()], lr=args.q_lr, fused=True),
+        "actor_optimizer": torch.optim.Adam(actor.parameters(), lr=args.policy_lr, fused=True),
+        "a_optimizer": torch.optim.Adam([log_alpha], lr=args.q_lr, fused=True),
+    }
+    return sac, log_alpha
+
+
+def sac_update(step: int, batch: list, sac: dict, log_alpha: torch.Tensor, args, actor_penalty=None) -> dict:
+    """One SAC update of K tasks at once (CleanRL's sac_continuous_action.py); every loss is a sum of per-task means.
+
+    `batch` holds (K, B, .) tensors (obs, next_obs, actions, rewards, dones), `sac` the networks and
+    optimizers by name, `log_alpha` (K,) the temperatures; `args` gives gamma, tau, policy_frequency,
+    target_network_frequency and autotune. `actor_penalty(batch, min_qf_pi)` -> ((K,) loss, logs) is
+    added to the actor loss (fine-tuning's TD regularizer, eq. 6). Adam is elementwise, so one
+    optimizer over the stacked parameters is K independent optimizers: task k's update is its
+    single-task update (tested). Returns per-task losses, detached, for logging.
+    """
+    actor, qf1, qf2, qf1_target, qf2_target = (sac[k] for k in ("actor", "qf1", "qf2", "qf1_target", "qf2_target"))
+    b_obs, b_next_obs, b_actions, b_rewards, b_dones = batch
+    alpha = log_alpha.detach().exp()[:, None]  # (K, 1)
+    # --- critic, eq. (5): soft Bellman target from the target critics and a fresh next action ---
+    with torch.no_grad():
+        next_actions, next_log_pi, _ = actor.get_action(b_next_obs)
+        min_qf_next = torch.min(qf1_target(b_next_obs, next_actions), qf2_target(b_next_obs, next_actions))
+        next_q_value = b_rewards + (1 - b_dones) * args.gamma * (min_qf_next - alpha * next_log_pi.squeeze(-1))  # (K, B)
+    qf1_loss = ((qf1(b_obs, b_actions) - next_q_value) ** 2).mean(1)  # (K,)
+    qf2_loss = ((qf2(b_obs, b_actions) - next_q_value) ** 2).mean(1)
+    sac["q_optimizer"].zero_grad()
+    (qf1_loss + qf2_loss).sum().backward()
+    sac["q_optimizer"].step()
+    logs = {"qf1_loss": qf1_loss.detach(), "qf2_loss": qf2_loss.detach()}
+
+    # --- actor and temperature: TD3-style delayed update, compensated by policy_frequency steps ---
+    if step % args.policy_frequency == 0:
+        for _ in range(args.policy_frequency):
+            pi, log_pi, _ = actor.get_action(b_obs)
+            min_qf_pi = torch.min(qf1(b_obs, pi), qf2(b_obs, pi))
+            actor_loss = (alpha * log_pi.squeeze(-1) - min_qf_pi).mean(1)  # (K,)
+            if actor_penalty is not None:
+                penalty, penalty_logs = actor_penalty(batch, min_qf_pi)
+                actor_loss = actor_loss + penalty
+                logs.update(penalty_logs)
+            sac["actor_optimizer"].zero_grad()
+            actor_loss.sum().backward()
+            sac["actor_optimizer"].step()
+            logs["actor_loss"] = actor_loss.detach()
+            if args.autotune:  # towards the target entropy -act_dim
+                with torch.no_grad():
+                    _, log_pi, _ = actor.get_action(b_obs)
+                target_entropy = -b_actions.shape[-1]  # -act_dim
+                alpha_loss = (-log_alpha.exp()[:, None] * (log_pi.squeeze(-1) + target_entropy)).mean(1)
+                sac["a_optimizer"].zero_grad()
+                alpha_loss.sum().backward()
+                sac["a_optimizer"].step()
+                alpha = log_alpha.detach().exp()[:, None]
+
+    # --- target critics: Polyak averaging ---
+    if step % args.target_network_frequency == 0:
+        with torch.no_grad():
+            for net, target in ((qf1, qf1_target), (qf2, qf2_target)):
+                for p, tp in zip(net.parameters(), target.parameters()):
+                    tp.lerp_(p, args.tau)  # tp <- tau * p + (1 - tau) * tp
+    return logs
+
+
+def actor_lr(args, step: int) -> float:
+    """The actor's learning rate at environment step `step` (fine-tuning's lambda_pi, eq. 6).
+
+    Geometric (log-linear) from args.lr_start to args.policy_lr over the args.lr_ramp_steps steps after
+    args.learning_starts, then constant; no ramp when lr_ramp_steps is 0. Geometric, not linear: the paper
+    ramps over two decades, and a linear ramp would pass 10x the start within its first 1% of steps,
+    leaving a fresh critic no time at a small rate; a geometric one spends equal time in each decade.
+    """
+    if args.lr_ramp_steps == 0:
+        return args.policy_lr
+    frac = min(max(step - args.learning_starts, 0) / args.lr_ramp_steps, 1.0)
+    return args.lr_start * (args.policy_lr / args.lr_start) ** frac
+
+
+def set_actor_lr(sac: dict, args, step: int) -> None:
+    """Sets the actor optimizer's rate to actor_lr(args, step)."""
+    for group in sac["actor_optimizer"].param_groups:
+        group["lr"] = actor_lr(args, step)
+
+
+def td_error(actor, qf1_target, qf2_target, batch: list, min_qf_pi: torch.Tensor, gamma: float) -> torch.Tensor:
+    """Eq. (6)'s delta = r + gamma (1 - d) min_i Q'_i(s', a') - min_i Q_i(s, a), shape (K, B).
+
+    (s, r, s', d) come from the replay batch; min_qf_pi = min_i Q_i(s, a) with a ~ pi(.|s) the SAC
+    actor term's own reparameterized sample; a' ~ pi(.|s') is reparameterized too; Q_i are the twin
+    critics, Q'_i the target critics. The gradient reaches the actor through a and a' only: the
+    critics are not stepped by the actor's optimizer, and r, d carry none. The paper's delta has
+    neither gamma nor the done mask; we use the critic's own bootstrap (eq. 5) without its entropy term.
+    """
+    _, b_next_obs, _, b_rewards, b_dones = batch
+    next_pi, _, _ = actor.get_action(b_next_obs)
+    min_qf_next = torch.min(qf1_target(b_next_obs, next_pi), qf2_target(b_next_obs, next_pi))
+    return b_rewards + gamma * (1 - b_dones) * min_qf_next - min_qf_pi
+
+
+def td_penalty(sac: dict, args):
+    """Eq. (6)'s actor term for sac_update's actor_penalty: args.lambda_td * 0.5 * E[delta^2] per task, and delta's
+    mean for the logs (> 0: the target sits above Q(s, pi(s))); None when args.lambda_td is 0."""
+    if args.lambda_td == 0:
+        return None
+
+    def penalty(batch: list, min_qf_pi: torch.Tensor):
+        delta = td_error(sac["actor"], sac["qf1_target"], sac["qf2_target"], batch, min_qf_pi, args.gamma)
+        return args.lambda_td * 0.5 * (delta**2).mean(1), {"td_error_mean": delta.detach().mean(1)}
+
+    return penalty
+
+
+def check_sac_args(who: str, args) -> None:
+    """One-line errors for the SAC hyperparameters every SAC stage shares (check_args' messages)."""
+    counts = ("hidden", "total_timesteps", "buffer_size", "batch_size", "policy_frequency", "target_network_frequency")
+    check_args(
+        who,
+        args,
+        at_least={**dict.fromkeys(counts, 1), "learning_starts": 0},
+        positive=("policy_lr", "q_lr", "alpha", "tau"),
+        unit=("gamma", "tau"),
+    )
+    if args.learning_starts >= args.total_timesteps:
+        raise SystemExit(
+            f"{who}: --learning-starts {args.learning_starts}: expected fewer than --total-timesteps "
+            f"{args.total_timesteps}, or no update ever runs"
+        )
+
+
+def check_lr_ramp(who: str, args) -> None:
+    """One-line errors for the actor learning-rate ramp's arguments (actor_lr)."""
+    check_args(who, args, at_least={"lr_ramp_steps": 0}, positive=("lr_start",))
+    if args.lr_start > args.policy_lr:
+        raise SystemExit(f"{who}: --lr-start {args.lr_start}: expected 0 < lr-start <= --policy-lr {args.policy_lr}")
+
+
+# ----------------------------------------------------------------------------------------------
+# Plumbing: inputs, outputs
+# ----------------------------------------------------------------------------------------------
 def finished_tasks(folder: str, args: Args) -> set:
     """Indices already collected in `folder`; refuses a folder holding another suite or actor size."""
     done = set()
@@ -337,7 +556,7 @@ def main(args: Args) -> dict:
             writers[k].add_scalar("charts/episodic_return", episode_return[k], global_step)
             episode_return[k] = 0.0
 
-        # --- ALGO: SAC update of all K tasks at once (common.sac_update: critic eq. 5, actor, temperature, targets) ---
+        # --- ALGO: SAC update of all K tasks at once (sac_update above: critic eq. 5, actor, temperature, targets) ---
         if global_step >= args.learning_starts:
             if args.lr_ramp_steps and global_step % args.policy_frequency == 0:  # this step's actor rate
                 set_actor_lr(sac, args, global_step)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The GPU check (issue 13), one script sized for a short lease of one GPU (under 8 minutes on an H100-class card):
+# The GPU check, one script sized for a short run on one GPU (under 8 minutes on an H100-class card):
 #   1. the tiny pipeline on CUDA: collection -> autoencoder -> HypLatent -> fine-tuning (Cheetah-Vel), and the
 #      MetaWorld chain -> embedding -> HypLatent --condition behavior -> HypFormer; every artifact is checked to load
 #      on the CPU (artifacts hold CPU tensors)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Preset: cheetah-vel-15 (README "Named configuration: cheetah-vel-15"), the paper's smallest Cheetah-Vel training set,
+# Preset: cheetah-vel-15 (docs/experiments/cheetah-vel-15.md), the paper's smallest Cheetah-Vel training set,
 # and the protocol that picks the generator's recipe without looking at a test task. STAGES picks what runs:
 #   collect   SAC experts of the 15 training tasks (500k steps, 200 checkpoints from 400.5k on), and of the 5 test
 #             tasks into the same folder: only the zero-shot table's "own expert" column reads those (ae_train.py
@@ -17,7 +17,7 @@
 #             and over 60 velocities (zeroshot_sweep_15.png, gait_15.png); the same on cheetah-vel-10 (10 of the 15)
 # EXPERTS picks whose experts validate and final train on: basin (the default; outputs get a _basin suffix) or data
 # (collect's converged experts, which the validate stage showed lie too far apart to interpolate). The defaults
-# reproduce the README's final tables: all four stages, basin experts, HYP_FLAGS and EVAL_FLAGS = what validate picked.
+# reproduce the record's final tables: all four stages, basin experts, HYP_FLAGS and EVAL_FLAGS = what validate picked.
 # Run it again after a stop: a finished command (its output exists) is skipped, an interrupted one resumes. PY picks
 # the interpreter (PY=echo prints the commands), OUT the folder, EXTRA adds flags to every stage (e.g. "--no-cuda").
 set -euo pipefail
@@ -32,8 +32,8 @@ TEN="0 6 9 14 18 22 27 32 34 39"                   # round(linspace(0, 14, 10)) 
 TEST="2 7 15 23 26"                                # Table I's test tasks (the suite's)
 VAL=${VAL:-6 14 22 32}                             # v = 0.525, 1.125, 1.725, 2.475: interior, one per quarter
 AE_FLAGS=${AE_FLAGS:-}
-HYP_FLAGS=${HYP_FLAGS-"--lambda-recon 1e2 --ema-decay 0.995"}  # picked by validate on the basin experts (README); "": defaults
-EVAL_FLAGS=${EVAL_FLAGS-"--noise-scale 0.75"}  # picked by validate/noise_near.md (README); EVAL_FLAGS="" = the paper's
+HYP_FLAGS=${HYP_FLAGS-"--lambda-recon 1e2 --ema-decay 0.995"}  # picked by validate on the basin experts (the record); "": defaults
+EVAL_FLAGS=${EVAL_FLAGS-"--noise-scale 0.75"}  # picked by validate/noise_near.md (the record); EVAL_FLAGS="" = the paper's
 SCALE_RECIPE=${SCALE_RECIPE:-recon-1e2}       # the recipe (a VARIANTS name) whose generator the noise scales are scored on
 NOISE_SCALES=${NOISE_SCALES:-0 0.25 0.5 0.75 1}
 EXPERTS=${EXPERTS:-basin}
@@ -86,7 +86,7 @@ for stage in $STAGES; do
         FIT=$(for t in $TRAIN; do [[ " $VAL " == *" $t "* ]] || echo -n "$t "; done)
         FIT_V=$(for t in $FIT; do echo -n "$(awk "BEGIN { print 0.075 * ($t + 1) }") "; done)  # velocity 0.075 (i + 1)
         # NEAR: the suite's other training tasks 0.075 from a fit task (none of the 15, no test task), as far from a fit
-        # task as each test task is from the 15; the VAL tasks, 0.15-0.225 from one, flattered the generator (README)
+        # task as each test task is from the 15; the VAL tasks, 0.15-0.225 from one, flattered the generator (the record)
         NEAR=$(for t in $FIT; do for n in $((t - 1)) $((t + 1)); do
             [[ " $TRAIN $TEST " == *" $n "* ]] || ((n < 0 || n > 39)) || echo "$n"; done; done | sort -nu | xargs)
         declare -A ae_of=() && tables=() fits=() nears=()
@@ -107,9 +107,9 @@ for stage in $STAGES; do
                 --table "${hyp%.pt}_near.json" $EXTRA
             tables+=("${hyp%.pt}_zeroshot.json") fits+=("${hyp%.pt}_zeroshot_params.json") nears+=("${hyp%.pt}_near.json")
         done <<<"$VARIANTS"
-        $PY compare_recipes.py "${tables[@]}" --out "$OUT/validate$TAG/held_out.md"
-        $PY compare_recipes.py "${fits[@]}" --out "$OUT/validate$TAG/fit.md"
-        $PY compare_recipes.py "${nears[@]}" --out "$OUT/validate$TAG/near.md"
+        $PY tools/compare_recipes.py "${tables[@]}" --out "$OUT/validate$TAG/held_out.md"
+        $PY tools/compare_recipes.py "${fits[@]}" --out "$OUT/validate$TAG/fit.md"
+        $PY tools/compare_recipes.py "${nears[@]}" --out "$OUT/validate$TAG/near.md"
         # the evaluation noise of one recipe, scaled (truncation): 10 samples per task, as many as fit a mean
         hyp="$OUT/validate$TAG/hyplatent_$SCALE_RECIPE.pt" scaled=()
         for s in $NOISE_SCALES; do
@@ -117,7 +117,7 @@ for stage in $STAGES; do
             once "$table" hyplatent_train.py --out "$hyp" --eval-only --test-task-ids $NEAR --noise-scale "$s" \
                 --eval-samples 10 --table "$table" $EXTRA
         done
-        $PY compare_recipes.py "${scaled[@]}" --out "$OUT/validate$TAG/noise_near.md"
+        $PY tools/compare_recipes.py "${scaled[@]}" --out "$OUT/validate$TAG/noise_near.md"
         ;;
     final)
         for size in $SIZES; do
@@ -131,13 +131,13 @@ for stage in $STAGES; do
                 $AE_FLAGS --runs-dir "$OUT/runs" $EXTRA
             once "$stem.pt" hyplatent_train.py --ae "$OUT/ae_$size$TAG.pt" --out "$stem.pt" $HYP_FLAGS $EVAL_FLAGS \
                 --runs-dir "$OUT/runs" $EXTRA
-            # the whole range: 60 velocities over (0, 3], then the figure with the test tasks (issue 12's picture)
+            # the whole range: 60 velocities over (0, 3], then the figure with the test tasks
             once "${stem}_zeroshot_params.json" hyplatent_train.py --out "$stem.pt" --eval-only --params $(seq 0.05 0.05 3) \
                 $EVAL_FLAGS $EXTRA
-            once "$OUT/zeroshot_sweep_$size$TAG.png" plot_zeroshot.py "${stem}_zeroshot_params.json" "${stem}_zeroshot.json" \
+            once "$OUT/zeroshot_sweep_$size$TAG.png" tools/plot_zeroshot.py "${stem}_zeroshot_params.json" "${stem}_zeroshot.json" \
                 --out "$OUT/zeroshot_sweep_$size$TAG.png"
             # speed or gait: where the generated policies lose, against the experts at their own velocities
-            once "$OUT/gait_$size$TAG.png" plot_gait.py "${stem}_generated" --experts "$DATA" --episodes 5 \
+            once "$OUT/gait_$size$TAG.png" tools/plot_gait.py "${stem}_generated" --experts "$DATA" --episodes 5 \
                 --out "$OUT/gait_$size$TAG.png"
         done
         ;;

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Preset: the paper's Cheetah-Vel configuration (Table I, 35 training tasks): SAC experts for 500k steps, then a
 # checkpoint every 500 steps, 500 per task; the autoencoder, HypLatent and the zero-shot table on the 5 test tasks;
-# fine-tuning from the generated policy of every test task. Cost: README "Presets". Every stage resumes: run it again
+# fine-tuning from the generated policy of every test task. Cost: README "Presets and costs". Every stage resumes: run it again
 # after a stop. PY picks the interpreter (PY=echo prints the commands), OUT the folder, EXTRA adds flags to every
-# stage (e.g. EXTRA="--no-cuda"). Spread the collection over Slurm with launch_collect.py (README "Fan-out").
+# stage (e.g. EXTRA="--no-cuda"). Spread the collection over Slurm with tools/launch_collect.py (README "Presets and costs").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-python}

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Preset: the paper's MetaWorld configuration (Tables II-III, 8 seen + 8 unseen tasks): SAC experts with scripted
 # seeding, a checkpoint every 500 steps once a task succeeds on both goals, 500 per task, up to 1M steps; the
-# autoencoder, the behaviour embedding, HypLatent and HypFormer with their MTRL tables. Cost: README "Presets".
+# autoencoder, the behaviour embedding, HypLatent and HypFormer with their MTRL tables. Cost: README "Presets and costs".
 # Run it again after a stop: a finished stage (its output exists) is skipped, an interrupted one resumes. PY picks
 # the interpreter (PY=echo prints the commands), OUT the folder, EXTRA adds flags to every stage (e.g.
-# EXTRA="--no-cuda"). Fan-out: launch_collect.py (README "Fan-out").
+# EXTRA="--no-cuda"). Fan-out: tools/launch_collect.py (README "Presets and costs").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-python}

@@ -1,6 +1,7 @@
 """finetune_tdreg.py and plot_finetune.py: the ramp, eq. (6)'s TD term, one SAC with the collector, every start,
 the zero-shot start, resume, the figure, bad input."""
 
+import inspect
 import json
 import os
 import signal
@@ -9,17 +10,15 @@ import sys
 import time
 from types import SimpleNamespace
 
+import plot_finetune
 import pytest
 import torch
 from conftest import ROOT, one_line_error
 
 import finetune_tdreg
-import plot_finetune
 import sac_collect
 from common import (
     Actor,
-    actor_lr,
-    build_sac,
     evaluate,
     flatten_params,
     get_task,
@@ -27,11 +26,9 @@ from common import (
     load_flat_params,
     load_policies,
     policy_file,
-    sac_update,  # fmt: skip
     save_atomic,
-    td_error,
 )
-from finetune_tdreg import Args
+from finetune_tdreg import Args, actor_lr, build_sac, sac_update, td_error
 
 # tiny, yet past --learning-starts, through the whole ramp, with evaluations and a resume state
 TINY = dict(hidden=32, total_timesteps=400, learning_starts=100, lr_ramp_steps=200, batch_size=32, eval_every=100,
@@ -254,3 +251,33 @@ def test_bad_input_fails_in_one_line_before_any_env_step(chain, tmp_path, run):
     proc = run("finetune_tdreg.py", "--task-id", "7", "--policy", policy, "--out", policy, cwd=tmp_path, check=False)
     one_line_error(proc, "finetune_tdreg: --out", "is one of this stage's inputs")
     assert open(policy, "rb").read() == before
+
+
+SAC_PIECES = ("SoftQNetwork", "ReplayBuffer", "build_sac", "sac_update", "actor_lr", "set_actor_lr", "td_error",
+              "td_penalty", "check_sac_args", "check_lr_ramp")  # fmt: skip
+
+
+def test_the_collector_and_fine_tuning_keep_one_sac():
+    """Each stage keeps its own copy of SAC (CleanRL's one file per algorithm); the copies must not drift apart."""
+    for name in SAC_PIECES:
+        assert inspect.getsource(getattr(sac_collect, name)) == inspect.getsource(getattr(finetune_tdreg, name)), name
+
+
+def test_the_two_sac_updates_step_for_step():
+    """The collector's update and fine-tuning's, TD term and ramp on, from one init on one stream of batches: equal."""
+    args = SimpleNamespace(hidden=16, policy_lr=3e-4, q_lr=3e-4, alpha=0.2, autotune=True, gamma=0.99, tau=0.005,
+                           policy_frequency=2, target_network_frequency=2, lambda_td=10.0, lr_start=3e-6,
+                           lr_ramp_steps=4, learning_starts=0)  # fmt: skip
+    params = []
+    for stage in (sac_collect, finetune_tdreg):
+        torch.manual_seed(0)
+        sac, log_alpha = stage.build_sac(Actor(5, 2, 16, num_tasks=2), 5, 2, args, num_tasks=2)
+        penalty = stage.td_penalty(sac, args)
+        for step in range(6):
+            stage.set_actor_lr(sac, args, step)
+            batch = [torch.randn(2, 8, 5), torch.randn(2, 8, 5), torch.rand(2, 8, 2) * 2 - 1, torch.randn(2, 8),
+                     (torch.rand(2, 8) < 0.1).float()]  # fmt: skip
+            stage.sac_update(step, batch, sac, log_alpha, args, penalty)
+        params.append(torch.cat([p.detach().flatten() for net in sac.values() if isinstance(net, torch.nn.Module)
+                                 for p in net.parameters()] + [log_alpha.detach()]))  # fmt: skip
+    assert torch.equal(params[0], params[1]) and not torch.equal(params[0], torch.zeros_like(params[0]))

@@ -417,14 +417,14 @@ def test_token_sweep_figure(hf_run, mw_chain, tmp_path):
     tmp, _, _ = mw_chain
     table = json.loads((out / "hf_mtrl.json").read_text())
     (tmp_path / "l16.json").write_text(json.dumps({**table, "num_samples": 16, "trained_num_samples": 16}))
-    proc = run_script("plot_tokens.py", str(out / "hf_mtrl.json"), "l16.json", "--out", "tokens.png", cwd=tmp_path)
+    proc = run_script("tools/plot_tokens.py", str(out / "hf_mtrl.json"), "l16.json", "--out", "tokens.png", cwd=tmp_path)
     assert "L = 8, 16" in proc.stdout and (tmp_path / "tokens.png").stat().st_size > 10_000
-    same = run_script("plot_tokens.py", str(out / "hf_mtrl.json"), str(out / "hf_mtrl.json"), cwd=tmp_path, check=False)
+    same = run_script("tools/plot_tokens.py", str(out / "hf_mtrl.json"), str(out / "hf_mtrl.json"), cwd=tmp_path, check=False)
     one_line_error(same, "two tables share a --num-samples")
-    plain = run_script("plot_tokens.py", str(tmp / "artifacts" / "hl_mtrl.json"), cwd=tmp_path, check=False)
+    plain = run_script("tools/plot_tokens.py", str(tmp / "artifacts" / "hl_mtrl.json"), cwd=tmp_path, check=False)
     one_line_error(plain, "not an MTRL table of hypformer_train.py")
     (tmp_path / "l16_eval.json").write_text(json.dumps({**table, "num_samples": 16, "trained_num_samples": 8}))
-    moved = run_script("plot_tokens.py", str(out / "hf_mtrl.json"), "l16_eval.json", cwd=tmp_path, check=False)
+    moved = run_script("tools/plot_tokens.py", str(out / "hf_mtrl.json"), "l16_eval.json", cwd=tmp_path, check=False)
     one_line_error(moved, "evaluated at L = 16, trained at L = 8")
 
 

@@ -23,7 +23,9 @@ def preset_commands(name: str, out: str, **env) -> list:
     commands = []
     for line in printed.splitlines():
         script, *argv = shlex.split(line)
-        module = importlib.import_module(script.removesuffix(".py"))
+        module = importlib.import_module(
+            os.path.basename(script).removesuffix(".py")
+        )  # tools/x.py: conftest puts tools/ on the path
         commands.append((module.__name__, tyro.cli(module.Args, args=argv)))
     return commands
 
@@ -67,7 +69,7 @@ def test_presets_parse_and_chain(name, suite, stages):
 def test_cheetah_vel15_validates_on_training_tasks_only(tmp_path):
     out = str(tmp_path / "o")
     commands = preset_commands("cheetah_vel15.sh", out)
-    fifteen = [0, 3, 6, 9, 12, 14, 18, 20, 22, 27, 29, 32, 34, 37, 39]  # README "Named configuration: cheetah-vel-15"
+    fifteen = [0, 3, 6, 9, 12, 14, 18, 20, 22, 27, 29, 32, 34, 37, 39]  # docs/experiments/cheetah-vel-15.md
     test_ids = list(get_suite("cheetah-vel").test_ids)
     collects = [a for m, a in commands if m == "sac_collect"]
     assert [[int(i) for i in a.task_ids] for a in collects] == [fifteen, test_ids, fifteen]  # collect, then basin

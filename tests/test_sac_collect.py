@@ -15,18 +15,14 @@ from conftest import ROOT, fake_policies, one_line_error, run_script
 
 from common import (
     Actor,
-    ReplayBuffer,
-    SoftQNetwork,
-    build_sac,
     evaluate,
     get_task,
     load_collection,
     load_flat_params,
     load_policies,
-    sac_update,
     save_atomic,
 )
-from sac_collect import Args, main
+from sac_collect import Args, ReplayBuffer, SoftQNetwork, build_sac, main, sac_update
 
 # a tiny Cheetah-Vel config that still reaches updates (learning_starts < total), checkpoints and evaluation
 TINY = [
@@ -347,7 +343,7 @@ def test_output_folder_of_another_actor_size_or_suite_is_refused(tmp_path, run):
 def test_fan_out_over_jobs_gathers_one_collection(tmp_path, run):
     """launch_collect.py with submitit's local executor: the path a Slurm array takes, one job per group of tasks."""
     tiny = "--hidden 16 --total-timesteps 300 --learning-starts 100 --save-after 200 --save-every 50 --num-checkpoints 3"
-    proc = run("launch_collect.py", *"--task-ids 0 5 9 --tasks-per-job 2 --cluster local --logs logs --".split(),
+    proc = run("tools/launch_collect.py", *"--task-ids 0 5 9 --tasks-per-job 2 --cluster local --logs logs --".split(),
                *tiny.split(), "--eval-episodes", "1", "--out", "data", cwd=tmp_path)  # fmt: skip
     assert "2 local jobs for tasks [[0, 5], [9]]" in proc.stdout and "FAILED" not in proc.stdout
     collection = load_collection(str(tmp_path / "data" / "cheetah-vel"), "test")  # the jobs' files are one collection
@@ -359,7 +355,7 @@ def test_fan_out_over_jobs_gathers_one_collection(tmp_path, run):
         ("--task-ids 1 --cluster local -- --out data", "data/cheetah-vel/task_00.pt has actor hidden=16, not --hidden 128"),
         ("--task-ids 1 --tasks-per-job 0 --cluster local -- --out data", "--tasks-per-job 0: expected an integer >= 1"),
     ]:  # fmt: skip
-        one_line_error(run("launch_collect.py", *argv.split(), cwd=tmp_path, check=False), "launch_collect: ", message)
+        one_line_error(run("tools/launch_collect.py", *argv.split(), cwd=tmp_path, check=False), "launch_collect: ", message)
     written = sorted(os.listdir(tmp_path / "data" / "cheetah-vel"))  # one report per job, nothing half-written
     assert written == ["collect_0-5.json", "collect_9.json", "task_00.pt", "task_05.pt", "task_09.pt"]
 

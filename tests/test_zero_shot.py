@@ -10,7 +10,10 @@ import subprocess
 import sys
 import time
 
+import compare_recipes
 import numpy as np
+import plot_gait
+import plot_zeroshot
 import pytest
 import torch
 import torch.nn.functional as F
@@ -18,11 +21,8 @@ from conftest import ROOT, fake_policies, one_line_error
 
 import ae_train
 import common
-import compare_recipes
 import hypformer_train
 import hyplatent_train
-import plot_gait
-import plot_zeroshot
 from ae_train import chunk_sizes_of
 from common import Actor, ParamAutoencoder, actor_layout, load_artifact, load_policies, save_atomic
 from hyplatent_train import Discriminator, Generator, build_models, encode_condition, generate, task_distance
@@ -487,7 +487,7 @@ def test_gait_split_is_the_return_and_runs_the_stored_episodes(chain, tmp_path, 
         (tmp_path / "gen" / name).write_bytes((tmp / "artifacts" / "hl_generated" / name).read_bytes())
     (tmp_path / "gen" / ".resume_7.pt").write_bytes(b"a resume state, not a policy file")  # skipped, as in a collection
     argv = (str(tmp_path / "gen"), "--experts", "data/cheetah-vel", "--out", str(tmp_path / "gait.png"))
-    proc = run("plot_gait.py", *argv, cwd=tmp)
+    proc = run("tools/plot_gait.py", *argv, cwd=tmp)
     png, table = (tmp_path / "gait.png").read_bytes(), (tmp_path / "gait.png.md").read_text()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000 and "experts (best checkpoint): 3 tasks" in proc.stdout
     assert table.count(f"| {tmp_path / 'gen'} | ") == len(os.listdir(tmp / "artifacts" / "hl_generated"))
@@ -501,7 +501,7 @@ def test_gait_split_is_the_return_and_runs_the_stored_episodes(chain, tmp_path, 
         ((str(tmp_path / "empty"),), ("empty", "without policy files")),
         (("artifacts/hl_generated", "--out", "artifacts/hl_generated/task_07.pt"), ("--out", "inputs")),
     ]:
-        one_line_error(run("plot_gait.py", *bad, cwd=tmp, check=False), *fragments)
+        one_line_error(run("tools/plot_gait.py", *bad, cwd=tmp, check=False), *fragments)
 
 
 def test_recipes_compare_on_the_same_targets(chain, tmp_path):

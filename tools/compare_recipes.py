@@ -2,13 +2,15 @@
 # bootstrap intervals, generated minus nearest expert, and whether the two are distinguishable. This is how
 # presets/cheetah_vel15.sh picks a recipe on held-out training tasks. Reads: zero-shot JSON files that
 # hyplatent_train.py writes. Writes: a markdown table (printed, and to --out when given).
-#   python compare_recipes.py validate/hyplatent_default_zeroshot.json validate/hyplatent_recon-latent_zeroshot.json
+#   python tools/compare_recipes.py validate/hyplatent_default_zeroshot.json validate/hyplatent_recon-latent_zeroshot.json
 import os
+import sys
 from dataclasses import dataclass
 
 import tyro
 
-from common import check_output, load_json, write_text_atomic
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # common.py, at the top level
+from common import check_output, load_json, write_text_atomic  # noqa: E402
 
 WHO = "compare_recipes"
 COLUMNS = ("generated", "nearest expert", "interpolated experts", "own expert")

@@ -3,7 +3,7 @@
 # `--` name, and later stages read that folder as one collection, so gathering is a shared folder (or
 # copying each machine's task files into one). Without Slurm, --cluster local runs the same jobs as local
 # processes (the tests do). Plumbing, not a stage: it runs sac_collect.py as a command, unchanged.
-#   python launch_collect.py --task-ids 0 3 6 9 12 14 --tasks-per-job 3 --partition cpu -- --out /shared/data
+#   python tools/launch_collect.py --task-ids 0 3 6 9 12 14 --tasks-per-job 3 --partition cpu -- --out /shared/data
 import os
 import subprocess
 import sys
@@ -14,7 +14,7 @@ import submitit
 import tyro
 
 WHO = "launch_collect"
-COLLECT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sac_collect.py")
+COLLECT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "sac_collect.py")
 
 
 @dataclass

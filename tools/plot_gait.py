@@ -6,8 +6,9 @@
 # nearest-expert baseline runs. Reads: policy files, or folders of them (hyplatent_train.py's <out>_generated/,
 # finetune_tdreg.py's output, a collection). Writes: a PNG (settled speed against v; the two terms against v) and
 # the same numbers as a markdown table beside it (<out>.md).
-#   python plot_gait.py artifacts/hyplatent_generated --experts data/cheetah-vel --out docs/gait.png
+#   python tools/plot_gait.py artifacts/hyplatent_generated --experts data/cheetah-vel --out docs/gait.png
 import os
+import sys
 from dataclasses import dataclass
 
 import gymnasium as gym
@@ -16,7 +17,8 @@ import numpy as np
 import torch
 import tyro
 
-from common import (
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # common.py, at the top level
+from common import (  # noqa: E402
     Actor,
     Task,
     check_output,

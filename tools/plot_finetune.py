@@ -2,7 +2,7 @@
 # seeds, one panel per task, from the .pt files finetune_tdreg.py writes; plus the table that
 # measures them. Reads: the policy files finetune_tdreg.py writes (their `curve`).  Writes: a PNG, and
 # the table (markdown) on stdout and next to the PNG as .md.
-#   python plot_finetune.py artifacts/finetune/*.pt --out artifacts/finetune.png
+#   python tools/plot_finetune.py artifacts/finetune/*.pt --out artifacts/finetune.png
 #
 # Normalized score, per task: s(t) = (R(t) - R_random) / (R_scratch - R_random), where R_random is
 # the mean step-0 return of the --baseline runs (their fresh actor, evaluated deterministically)
@@ -12,6 +12,7 @@
 # first single evaluation over the line is reported too, as "first touch"). Returns are negative on
 # Cheetah-Vel, so the score, not a percentage of the return, is what compares.
 import os
+import sys
 from collections import defaultdict
 from dataclasses import dataclass
 
@@ -19,7 +20,8 @@ import matplotlib
 import numpy as np
 import tyro
 
-from common import check_args, check_output, load_artifact, write_atomic, write_text_atomic
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # common.py, at the top level
+from common import check_args, check_output, load_artifact, write_atomic, write_text_atomic  # noqa: E402
 
 matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402

@@ -4,14 +4,18 @@
 # helps and where it does not. Reads: the zero-shot JSON files hyplatent_train.py writes (a --params
 # sweep, Table I's test tasks, or both).  Writes: a PNG.
 #   python hyplatent_train.py --out artifacts/hyplatent.pt --eval-only --params $(seq 0.05 0.05 3)
-#   python plot_zeroshot.py artifacts/hyplatent_zeroshot_params.json artifacts/hyplatent_zeroshot.json --out docs/sweep.png
+#   python tools/plot_zeroshot.py artifacts/hyplatent_zeroshot_params.json artifacts/hyplatent_zeroshot.json \
+#       --out docs/sweep.png
+import os
+import sys
 from dataclasses import dataclass
 
 import matplotlib
 import numpy as np
 import tyro
 
-from common import check_output, get_suite, get_task, load_json, write_atomic
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # common.py, at the top level
+from common import check_output, get_suite, get_task, load_json, write_atomic  # noqa: E402
 
 matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402

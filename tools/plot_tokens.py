@@ -2,13 +2,16 @@
 # one bar per HypFormer run, with its bootstrap interval, and HypLatent alone as a line. Reads: the MTRL JSON files
 # of hypformer_train.py runs that differ in --num-samples (one HypLatent checkpoint).  Writes: a PNG.
 #   for L in 8 16 32; do python hypformer_train.py --num-samples $L --out artifacts/hypformer_L$L.pt; done
-#   python plot_tokens.py artifacts/hypformer_L*_mtrl.json --out docs/tokens.png
+#   python tools/plot_tokens.py artifacts/hypformer_L*_mtrl.json --out docs/tokens.png
+import os
+import sys
 from dataclasses import dataclass
 
 import matplotlib
 import tyro
 
-from common import check_output, load_json, write_atomic
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # common.py, at the top level
+from common import check_output, load_json, write_atomic  # noqa: E402
 
 matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402

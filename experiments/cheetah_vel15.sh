@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Record: docs/experiments/cheetah-vel-15.md. Runs presets/cheetah_vel15.sh (collect, basin, validate, final) into
+# $RUNS, then the studies of the record that the preset does not run. STAGES picks them:
+#   collect basin validate final   the preset's stages (validate with every recipe of the record's tables)
+#   validate_converged             the first two recipes on the converged (collect-stage) experts, not the basin ones
+#   basin_guarded                  basin experts with fine-tuning's two guards (dropped on the experts alone)
+#   final_seed1                    cheetah-vel-15's generator again at --seed 1 (the final table's second seed)
+#   fit                            both final generators at their 15 training velocities (where the test losses come from)
+#   chain_probe                    two experts fine-tuned from their neighbour, and the 50/50 blends at the midpoints
+# Resumable: a finished command (its output exists) is skipped. PY=echo prints the commands; RUNS moves the data.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PY:-python}
+RUNS=${RUNS:-../genhyper-runs/cheetah-vel-15}
+STAGES=${STAGES:-collect validate_converged basin basin_guarded validate final final_seed1 fit chain_probe}
+once() { local out=$1; shift; [ -f "$out" ] || $PY "$@"; }
+TRAIN="0 3 6 9 12 14 18 20 22 27 29 32 34 37 39"
+TRAIN_V=$(for t in $TRAIN; do echo -n "$(awk "BEGIN { print 0.075 * ($t + 1) }") "; done)
+BASIN_FLAGS="--learning-starts 5000 --lr-ramp-steps 20000 --total-timesteps 60000 --save-after 50500 --save-every 500 \
+--num-checkpoints 20 --state-every 5000"
+# the validation rows of the record: the preset's recipes, then the levers asked on top of the pick, each its own row
+VARIANTS="default||
+train-encoder||--train-encoder
+best-20||--best-checkpoints 20
+recon-latent||--recon latent
+decoder-frozen||--no-train-decoder
+recon-1e2||--lambda-recon 1e2
+recon-3e2||--lambda-recon 3e2
+recon-1e2-train-encoder||--lambda-recon 1e2 --train-encoder
+reg-10-recon-1e2||--lambda-recon 1e2 --lambda-reg 10
+cn0.1-recon-1e2||--lambda-recon 1e2 --condition-noise 0.1
+projection||--lambda-recon 1e2 --projection-discriminator
+iterations-6000||--iterations 6000
+best5-recon-1e2||--lambda-recon 1e2 --best-checkpoints 5
+ae9k-recon-1e2|--steps 9000|--lambda-recon 1e2
+seed1-recon-1e2||--lambda-recon 1e2 --seed 1
+ema-recon-1e2||--lambda-recon 1e2 --ema-decay 0.995
+ema-seed1-recon-1e2||--lambda-recon 1e2 --ema-decay 0.995 --seed 1
+ema-best5-recon-1e2||--lambda-recon 1e2 --ema-decay 0.995 --best-checkpoints 5
+ema-ae9k-recon-1e2|--steps 9000|--lambda-recon 1e2 --ema-decay 0.995
+ema-cn0.1-recon-1e2||--lambda-recon 1e2 --ema-decay 0.995 --condition-noise 0.1
+ema0.998-recon-1e2||--lambda-recon 1e2 --ema-decay 0.998
+ema-half-width-recon-1e2||--lambda-recon 1e2 --ema-decay 0.995 --generator-widths 1024 512 256 128"
+
+for stage in $STAGES; do
+    case $stage in
+    collect | basin | validate | final)
+        PY=$PY OUT=$RUNS STAGES=$stage VARIANTS=$VARIANTS bash presets/cheetah_vel15.sh
+        ;;
+    validate_converged)
+        PY=$PY OUT=$RUNS STAGES=validate EXPERTS=data SCALE_RECIPE=recon-1e2 NOISE_SCALES=1 \
+            VARIANTS=$'default||\nrecon-1e2||--lambda-recon 1e2' bash presets/cheetah_vel15.sh
+        ;;
+    basin_guarded)
+        $PY sac_collect.py --suite cheetah-vel --task-ids $TRAIN --init-from "$RUNS/data/cheetah-vel/task_20.pt" \
+            --learning-starts 5000 --lr-ramp-steps 40000 --lambda-td 10 --total-timesteps 100000 --save-after 90500 \
+            --num-checkpoints 20 --state-every 5000 --out "$RUNS/basin_guarded" --runs-dir "$RUNS/runs"
+        ;;
+    final_seed1)
+        once "$RUNS/hyplatent_15_basin_seed1.pt" hyplatent_train.py --ae "$RUNS/ae_15_basin.pt" \
+            --out "$RUNS/hyplatent_15_basin_seed1.pt" --lambda-recon 1e2 --ema-decay 0.995 --noise-scale 0.75 --seed 1 \
+            --runs-dir "$RUNS/runs"
+        ;;
+    fit)
+        for stem in hyplatent_15_basin hyplatent_15_basin_seed1; do
+            once "$RUNS/${stem}_fit.json" hyplatent_train.py --out "$RUNS/$stem.pt" --eval-only --params $TRAIN_V \
+                --noise-scale 0.75 --table "$RUNS/${stem}_fit.json"
+        done
+        ;;
+    chain_probe)
+        for pair in "12 14 1.05" "29 27 2.175"; do
+            read -r task parent mid <<<"$pair"
+            $PY sac_collect.py --suite cheetah-vel --task-ids "$task" --seed 1 \
+                --init-from "$RUNS/basin/cheetah-vel/task_$parent.pt" $BASIN_FLAGS --out "$RUNS/chain_probe/from$parent" \
+                --runs-dir "$RUNS/runs"
+            $PY experiments/blend_probe.py "$RUNS/basin/cheetah-vel/task_$parent.pt" \
+                "$RUNS/basin/cheetah-vel/task_$task.pt" --param "$mid"
+            $PY experiments/blend_probe.py "$RUNS/basin/cheetah-vel/task_$parent.pt" \
+                "$RUNS/chain_probe/from$parent/cheetah-vel/task_$task.pt" --param "$mid"
+        done
+        ;;
+    *) echo "STAGES: unknown stage '$stage'" >&2 && exit 2 ;;
+    esac
+done

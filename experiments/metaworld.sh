@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# Records: docs/experiments/metaworld-collection.md, metaworld-embedding.md, metaworld-generators.md. STAGES picks:
+#   collect_first   16 tasks x 120k steps with scripted seeding, checkpoints from the first success on (the paper's
+#                   rule), into data_seeded/; and 4 of them without seeding, into data_unseeded/
+#   chain_first     on data_seeded/: autoencoder, embedding, HypLatent (defaults), HypFormer at L = 8, 16, 32, Fig. 8
+#   collect         16 tasks x 300k steps, checkpoints only when they succeed on both goals, into data_successful/
+#   transfer        each seen task's training checkpoints run on every other seen task (choosing a validation split)
+#   validate_cn     --condition-noise 0 and 0.5 on the seen-task splits (5 7) and (3 5), trained on the other 5
+#   chain           on data_successful/: autoencoder, embedding; HypLatent at --condition-noise 0, 0.5, 0.5 with
+#                   --ema-decay 0.995, and 1.0 with it; HypFormer on each
+#   validate_more   on split (3 5): the evaluation noise scale, --ema-decay 0.995 (C), --condition-noise 1.0; the 5-task
+#                   generator on the 8 unseen tasks (unseen success against the number of seen tasks)
+#   seeds           generator seed 1 of the 0.5 and 1.0 recipes (with --ema-decay 0.995), HypFormer on 1.0's
+#   eval_only       HypFormer's --eval-only: the table of a saved checkpoint again, without training
+#   latents         where the unseen tasks' latents land (experiments/where_latents_land.py)
+# A collection that is stopped and resumed draws new episodes after each resume, so a rebuilt collection differs from
+# the first build of the same command; the records say which build each table comes from.
+# Resumable: a finished command (its output exists) is skipped. PY=echo prints the commands; RUNS moves the data.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PY:-python}
+RUNS=${RUNS:-../genhyper-runs/metaworld}
+STAGES=${STAGES:-collect_first chain_first collect transfer validate_cn chain validate_more seeds eval_only latents}
+once() { local out=$1; shift; [ -f "$out" ] || $PY "$@"; }
+SEEDED="--scripted-steps 10000 --save-after 4000 --save-every 2000 --num-checkpoints 20"
+A="$RUNS/chain"     # the chain on data_successful/
+B="$RUNS/val"       # generators on 5 seen tasks, 2 held out
+MTRL="--condition behavior --eval-samples 100"
+
+chain() {  # chain DATA DIR: autoencoder and embedding of a collection
+    once "$2/ae.pt" ae_train.py --data "$1" --out "$2/ae.pt" --runs-dir "$RUNS/runs"
+    once "$2/embed.pt" behavior_embed.py --data "$1" --out "$2/embed.pt" --runs-dir "$RUNS/runs"
+}
+hyplatent() {  # hyplatent DIR NAME FLAGS...: a behaviour-conditioned HypLatent and its MTRL table
+    local dir=$1 name=$2 && shift 2
+    once "$dir/$name.pt" hyplatent_train.py --ae "$dir/ae.pt" --embedding "$dir/embed.pt" $MTRL --out "$dir/$name.pt" \
+        --runs-dir "$RUNS/runs" "$@"
+}
+hypformer() {  # hypformer DIR GENERATOR NAME FLAGS...: HypFormer on a HypLatent generator, and its MTRL table
+    local dir=$1 gen=$2 name=$3 && shift 3
+    once "$dir/$name.pt" hypformer_train.py --hyplatent "$dir/$gen.pt" --ae "$dir/ae.pt" --embedding "$dir/embed.pt" \
+        --out "$dir/$name.pt" --runs-dir "$RUNS/runs" "$@"
+}
+
+for stage in $STAGES; do
+    case $stage in
+    collect_first)
+        $PY sac_collect.py --suite metaworld --task-ids $(seq 0 15) $SEEDED --total-timesteps 120000 \
+            --out "$RUNS/data_seeded" --runs-dir "$RUNS/runs"
+        $PY sac_collect.py --suite metaworld --task-ids button-press drawer-close door-open dial-turn --total-timesteps 120000 \
+            --save-after 4000 --save-every 2000 --num-checkpoints 20 --out "$RUNS/data_unseeded" --runs-dir "$RUNS/runs"
+        ;;
+    chain_first)
+        chain "$RUNS/data_seeded/metaworld" "$RUNS/first"
+        hyplatent "$RUNS/first" hyplatent
+        for L in 8 16 32; do hypformer "$RUNS/first" hyplatent "hypformer_L$L" --num-samples "$L"; done
+        once "$RUNS/first/tokens.png" tools/plot_tokens.py "$RUNS"/first/hypformer_L{8,16,32}_mtrl.json \
+            --out "$RUNS/first/tokens.png"
+        ;;
+    collect)
+        $PY sac_collect.py --suite metaworld --task-ids $(seq 0 15) $SEEDED --total-timesteps 300000 --keep successful \
+            --state-every 10000 --out "$RUNS/data_successful" --runs-dir "$RUNS/runs"
+        ;;
+    transfer)
+        once "$RUNS/transfer.json" experiments/transfer_matrix.py --data "$RUNS/data_successful/metaworld" \
+            --embedding "$A/embed.pt" --out "$RUNS/transfer.json"
+        ;;
+    validate_cn)
+        chain "$RUNS/data_successful/metaworld" "$A"
+        for split in "5 7|0 2 3 4 6" "3 5|0 2 4 6 7"; do
+            IFS="|" read -r held train <<<"$split"
+            for cn in 0 0.5; do
+                hyplatent "$A" "../val/hyplatent_${held// /}_cn$cn" --train-task-ids $train --test-task-ids $held \
+                    --condition-noise "$cn"
+            done
+        done
+        ;;
+    chain)
+        chain "$RUNS/data_successful/metaworld" "$A"
+        hyplatent "$A" hyplatent
+        hyplatent "$A" hyplatent_cn --condition-noise 0.5
+        hyplatent "$A" hyplatent_cn_ema --condition-noise 0.5 --ema-decay 0.995
+        hyplatent "$A" hyplatent_cn1_ema --condition-noise 1.0 --ema-decay 0.995
+        for gen in hyplatent hyplatent_cn hyplatent_cn_ema hyplatent_cn1_ema; do
+            hypformer "$A" "$gen" "${gen/hyplatent/hypformer}"
+        done
+        ;;
+    validate_more)
+        split="--train-task-ids 0 2 4 6 7 --test-task-ids 3 5"
+        for s in 0.5 0; do
+            once "$B/hyplatent_35_cn0.5_noise$s.json" hyplatent_train.py --out "$B/hyplatent_35_cn0.5.pt" --eval-only \
+                --eval-samples 100 --noise-scale "$s" --table "$B/hyplatent_35_cn0.5_noise$s.json"
+        done
+        hyplatent "$A" ../val/hyplatent_35_cn0.5_ema $split --condition-noise 0.5 --ema-decay 0.995
+        hyplatent "$A" ../val/hyplatent_35_cn1_ema $split --condition-noise 1.0 --ema-decay 0.995
+        once "$B/hyplatent_35_cn0.5_ema_unseen.json" hyplatent_train.py --out "$B/hyplatent_35_cn0.5_ema.pt" --eval-only \
+            --eval-samples 100 --test-task-ids $(seq 8 15) --table "$B/hyplatent_35_cn0.5_ema_unseen.json"
+        ;;
+    seeds)
+        hyplatent "$A" hyplatent_cn_ema_seed1 --condition-noise 0.5 --ema-decay 0.995 --seed 1
+        hyplatent "$A" hyplatent_cn1_ema_seed1 --condition-noise 1.0 --ema-decay 0.995 --seed 1
+        hypformer "$A" hyplatent_cn1_ema_seed1 hypformer_cn1_ema_seed1 --seed 1
+        ;;
+    eval_only)
+        once "$A/hypformer_cn_ema_eval.json" hypformer_train.py --out "$A/hypformer_cn_ema.pt" --eval-only \
+            --table "$A/hypformer_cn_ema_eval.json"
+        ;;
+    latents)
+        for gen in cn cn_ema; do
+            once "$A/latents_$gen.json" experiments/where_latents_land.py --hypformer "$A/hypformer_$gen.pt" \
+                --out "$A/latents_$gen.json"
+        done
+        ;;
+    *) echo "STAGES: unknown stage '$stage'" >&2 && exit 2 ;;
+    esac
+done
