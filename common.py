@@ -1,8 +1,8 @@
 # GenHyper shared module: only what must stay identical across stages. Each block says why it lives here.
 #   task suites (Cheetah-Vel, Ant-Dir, MetaWorld), the SAC actor whose weights are generated, parameter
-#   flattening, deterministic evaluation rollouts, the SAC building blocks, the parameter autoencoder,
-#   the HypLatent generator, the reporting protocol (bootstrap intervals, the MTRL table), the policy file
-#   format, input and output checks, atomic artifact I/O and resumable training.
+#   flattening, deterministic evaluation rollouts, the parameter autoencoder and the HypLatent generator (the
+#   modules that decode a latent), what a generated policy is conditioned on, the policy file format, input and
+#   output checks, atomic artifact I/O and resumable training.
 # Stage scripts import this module and libraries, never each other.
 # Definitions follow ../shared/DESIGN.md (Prompt-DT / PEARL task definitions, 200-step episodes; MetaWorld v3
 # with Make-An-Agent's fixed goals, 500-step episodes).
@@ -13,9 +13,9 @@ import math
 import os
 import re
 import shutil
+import subprocess
+import sys
 import tempfile
-import time
-import warnings
 from dataclasses import dataclass
 
 import gymnasium as gym
@@ -541,36 +541,15 @@ class Generator(nn.Module):
 
 
 # ----------------------------------------------------------------------------------------------
-# Reporting protocol: every table's interval, and the MTRL table (paper VII-C) that HypLatent and HypFormer
-# both fill, so their rows compare on the same conditions, goals and baselines
+# What a generated policy is asked for: how a target is named, and which tau_e condition MetaWorld's policies (paper
+# VII-C); HypLatent and HypFormer both train on these pairs and generate on these conditions, so their rows compare
 # ----------------------------------------------------------------------------------------------
-def interval(scores: np.ndarray, args) -> list:
-    """[low, high] bootstrap confidence interval (coverage args.ci, args.ci_reps resamples, seed args.seed) of the mean
-    of scores (runs, targets): rliable's stratified bootstrap resamples the runs (episodes, and noise samples for
-    generated policies) within each target."""
-    from rliable import library as rly  # imported here: it pulls in arch and pandas, which only a table needs
-
-    mean = lambda x: np.array([x.mean()])  # noqa: E731
-    # rliable 1.2 resamples with numpy's global RNG (np.random.choice) whatever random_state it is given: seed that
-    # RNG for a repeatable interval, then put its state back so nothing else sees the difference
-    outside = np.random.get_state()
-    np.random.seed(args.seed)
-    with warnings.catch_warnings():  # rliable 1.2 hands arch a RandomState, which arch 7 calls deprecated
-        warnings.simplefilter("ignore", FutureWarning)
-        rng = np.random.RandomState(args.seed)
-        _, ci = rly.get_interval_estimates(
-            {"x": scores}, mean, reps=args.ci_reps, confidence_interval_size=args.ci, random_state=rng
-        )
-    np.random.set_state(outside)
-    return [float(ci["x"][0, 0]), float(ci["x"][1, 0])]
-
-
-def success_stats(success: np.ndarray) -> dict:
-    """avg / top-5 / top-10 of policies' success rates (each already averaged over its goals). Policies are ranked by
-    their own success over all goals; Make-An-Agent sorts each goal's list separately before averaging over goals,
-    so its top-k can mix policies and is never lower than this one."""
-    ranked = np.sort(success)[::-1]
-    return {"avg": float(success.mean()), "top-5": float(ranked[:5].mean()), "top-10": float(ranked[:10].mean())}
+def target_name(task: Task) -> str:
+    """How a zero-shot target is named in a table and its file: a task id, or its parameters (a task at parameters of
+    the user's choice)."""
+    if task.index is not None:
+        return str(task.index)
+    return "_".join(f"{n}={v:g}" for n, v in zip(SUITES[task.suite].param_names, task.params))
 
 
 def embedding_rows(ae: dict, collection: dict, embedding: dict, task_ids: list) -> tuple[torch.Tensor, torch.Tensor]:
@@ -588,99 +567,26 @@ def embedding_rows(ae: dict, collection: dict, embedding: dict, task_ids: list) 
     return torch.tensor(rows, dtype=torch.long), tau_e
 
 
-def mtrl_table(ckpt: dict, collection: dict, embedding: dict, targets: list, generators: dict, args, origin: dict):
-    """The MTRL table (paper VII-C). For every seen task (conditioned on tau_e of its held-out checkpoints) and unseen
-    task (tau_e of its experts), --eval-samples policies of each generator {row name: fn(conditions, noise seed) ->
-    (n, P) flat parameters}, each one deterministic episode per goal. Baselines on the same conditions and goals: the
-    training checkpoint nearest in tau_e (retrieval), a random actor, and the conditioning checkpoints themselves.
-    Returns the table (JSON-ready) and {row name: {task: policy file}} of the generators' policies."""
-    seen = ckpt["train_task_ids"]
-    pool_task = [i for i in seen for _ in embedding["train"][i]]  # retrieval searches the seen tasks' training checkpoints
-    pool_ckpt = [j for i in seen for j in embedding["train"][i]]
-    pool_tau = torch.stack([embedding["tau_e"][i][j] for i, j in zip(pool_task, pool_ckpt)])
-    torch.manual_seed(args.seed)
-    random_actor = Actor(**ckpt["actor_args"])
-    rows = [*generators, "retrieval", "random actor", "conditioning experts"]
-    per_task, generated, runs = {}, {name: {} for name in generators}, {name: [] for name in rows}
-    start = time.time()
-    for done, task in enumerate(targets, 1):
-        i, key = task.index, str(task.index)
-        source = embedding["holdout"][i] if i in seen else list(range(len(collection[i]["params"])))
-        cond_ckpt = [source[n % len(source)] for n in range(args.eval_samples)]  # cycle the conditioning checkpoints
-        condition = embedding["tau_e"][i][cond_ckpt]  # (samples, 2 * embed_dim)
-        noise_seed = args.seed + i
-        nearest = torch.cdist(condition, pool_tau).argmin(1)
-        retrieved = sorted(set(nearest.tolist()))  # deterministic policies on fixed goals: run each distinct one once
-        candidates = {
-            **{name: make(condition, noise_seed) for name, make in generators.items()},
-            "retrieval": torch.stack([collection[pool_task[n]]["params"][pool_ckpt[n]] for n in retrieved]),
-            "random actor": flatten_params(random_actor)[None],
-        }
-        flat = torch.cat(list(candidates.values()))
-        actor = load_flat_params(Actor(**ckpt["actor_args"], num_tasks=len(flat)), flat)
-        result = evaluate(actor, [task] * len(flat), len(task.goals), ckpt["eval_seed"], behavior=True)
-        success = result["success"].mean(1)  # (policies,), each policy's success over the goals
-        offset, per_task[key] = 0, {"name": task.name, "seen": i in seen, "conditioning checkpoints": sorted(set(cond_ckpt))}
-        for name, c in candidates.items():
-            block = success[offset : offset + len(c)]
-            if name == "retrieval":  # back to one entry per conditioning tau_e
-                block = block[[retrieved.index(n) for n in nearest.tolist()]]
-                per_task[key]["retrieved tasks"] = sorted({pool_task[n] for n in nearest.tolist()})
-            if name in generators:
-                where = {**origin, "noise_seed": noise_seed, "conditioning_checkpoints": cond_ckpt, "row": name}
-                generated[name][key] = policy_file(
-                    task, ckpt["actor_args"], ckpt["layout"], c, result["returns"][offset : offset + len(c)],
-                    ckpt["eval_seed"], where, args, success=torch.as_tensor(result["success"][offset : offset + len(c)]),
-                )  # fmt: skip
-            per_task[key][name] = success_stats(block)
-            per_task[key][f"{name} ci"] = interval(block.reshape(-1, 1), args)
-            runs[name].append(block)
-            offset += len(c)
-        own = collection[i]["success"][cond_ckpt].mean(1).numpy()  # their success, recorded when they were collected
-        per_task[key]["conditioning experts"], per_task[key]["conditioning experts ci"] = (
-            success_stats(own),
-            [float(own.mean())] * 2,
-        )
-        runs["conditioning experts"].append(own)
-        per = (time.time() - start) / done  # seconds per task so far
-        print(f"MTRL {done}/{len(targets)} {task.name}: {len(flat)} policies x {len(task.goals)} goals | "
-              f"{per:.0f} s per task | ETA {per * (len(targets) - done) / 60:.1f} min", flush=True)  # fmt: skip
+def mtrl_conditions(collection: dict, embedding: dict, seen: list, index: int, samples: int) -> list:
+    """The checkpoints whose tau_e condition task `index`'s `samples` generated policies in the MTRL table, cycled: a
+    seen task's checkpoints the embedding held out, an unseen task's experts (trajectories only, never training data)."""
+    source = embedding["holdout"][index] if index in seen else list(range(len(collection[index]["params"])))
+    return [source[n % len(source)] for n in range(samples)]
 
-    def pct(x: float) -> str:
-        return f"{100 * x:.1f}"
 
-    groups = {"seen": [t for t in targets if t.index in seen], "unseen": [t for t in targets if t.index not in seen]}
-    overall, lines = {}, []
-    header = "| task | " + " | ".join(f"{n} avg / top-5 / top-10" for n in rows) + " |"
-    for group, tasks in groups.items():
-        if not tasks:
-            continue
-        keys = [str(t.index) for t in tasks]
-        overall[group] = {}
-        for name in rows:
-            scores = np.stack([runs[name][targets.index(t)] for t in tasks], axis=1)  # (runs, tasks)
-            stats = {s: float(np.mean([per_task[k][name][s] for k in keys])) for s in ("avg", "top-5", "top-10")}
-            ci = interval(scores, args)
-            overall[group][name] = {**stats, "avg ci": ci}
-        lines += [f"**{group} tasks** (success %, {args.eval_samples} policies per task, one episode per goal)", "",
-                  header, "|---" * (len(rows) + 1) + "|"]  # fmt: skip
-        for t, k in zip(tasks, keys):
-            cells = [" / ".join(pct(per_task[k][n][s]) for s in ("avg", "top-5", "top-10")) for n in rows]
-            lines.append(f"| {t.index} {t.name} | " + " | ".join(cells) + " |")
-        cells = []
-        for n in rows:
-            o = overall[group][n]
-            cells.append(
-                f"**{pct(o['avg'])}** [{pct(o['avg ci'][0])}, {pct(o['avg ci'][1])}] / {pct(o['top-5'])} / {pct(o['top-10'])}"
-            )
-        lines += ["| **mean** | " + " | ".join(cells) + " |", ""]
-    table = "\n".join(lines)
-    print(f"\nMTRL success (%), metaworld, generators trained on {len(seen)} seen tasks; avg [{args.ci:.0%} bootstrap "
-          f"interval] / top-5 / top-10 (ranked by each policy's own success over both goals):\n{table}")  # fmt: skip
-    result = {"suite": "metaworld", "train_task_ids": seen, "targets": [str(t.index) for t in targets],
-              "per_task": per_task, "overall": overall, "markdown": table, "eval_samples": args.eval_samples, "ci": args.ci,
-              "ranking": "each policy by its own success over all goals (Make-An-Agent sorts each goal's list)"}  # fmt: skip
-    return result, generated
+def score_policies(who: str, paths: list, table: str, data: str, args, embedding: str = "") -> dict:
+    """Hands generated policy files to zeroshot_eval.py, the one place that scores them against the baselines on the
+    same episodes (Table I; MetaWorld: the MTRL table), and returns its table (args: seed, ci, ci_reps). Its printed
+    table reaches the terminal; its refusal becomes `who`'s one-line error. A command, not an import: the stages
+    share the evaluator's file, not its code."""
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "zeroshot_eval.py")
+    command = [sys.executable, script, *paths, "--out", table, "--data", data, "--seed", str(args.seed), "--ci",
+               repr(args.ci), "--ci-reps", str(args.ci_reps), *(["--embedding", embedding] if embedding else [])]  # fmt: skip
+    sys.stdout.flush()
+    proc = subprocess.run(command, stderr=subprocess.PIPE, text=True)
+    if proc.returncode:
+        raise SystemExit(f"{who}: {(proc.stderr.strip().splitlines() or ['zeroshot_eval.py failed'])[-1]}")
+    return load_json(table, who, "zero-shot table")
 
 
 # ----------------------------------------------------------------------------------------------

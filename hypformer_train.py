@@ -20,6 +20,7 @@ import tyro
 from torch.utils.tensorboard import SummaryWriter
 
 from common import (
+    Actor,
     Generator,
     ParamAutoencoder,
     Task,
@@ -28,16 +29,20 @@ from common import (
     check_output,
     collection_files,
     embedding_rows,
+    evaluate,
     fingerprint,
     get_suite,
     load_artifact,
     load_collection,
-    mtrl_table,
+    load_flat_params,
+    mtrl_conditions,
     params_digest,
     pick_device,
+    policy_file,
     resume_training_state,
     save_atomic,
     save_training_state,
+    score_policies,
     write_atomic,
     write_json_atomic,
 )
@@ -162,13 +167,21 @@ def losses(z_pred: torch.Tensor, residue_pred: torch.Tensor, z_gt: torch.Tensor)
 # ----------------------------------------------------------------------------------------------
 # Inputs: the HypLatent checkpoint, its autoencoder, embedding and collection, checked before any training
 # ----------------------------------------------------------------------------------------------
-def outputs_of(args: Args) -> dict:
-    """Every file this run writes, by what it is; a named --table keeps its policies and figure beside it, and
+def outputs_of(args: Args, task_ids: list = ()) -> dict:
+    """Every file this run writes, by what it is: per target task its policies with HypFormer (<stem>_generated/) and
+    without (<stem>_generated_without_hypformer/); a named --table keeps them and the figure beside it, and
     --eval-only leaves the checkpoint alone."""
     stem = os.path.splitext(args.table or args.out)[0]
-    files = {"table": args.table or f"{stem}_mtrl.json", "figure": f"{stem}_pca.png",
-             "generated": os.path.join(f"{stem}_generated", "task_00.pt")}  # fmt: skip
+    files = {"table": args.table or f"{stem}_mtrl.json", "figure": f"{stem}_pca.png"}
+    for i in task_ids:
+        files[f"w/ HypFormer {i}"] = os.path.join(f"{stem}_generated", f"task_{i:02d}.pt")
+        files[f"w/o HypFormer {i}"] = os.path.join(f"{stem}_generated_without_hypformer", f"task_{i:02d}.pt")
     return files if args.eval_only else {"checkpoint": args.out, "state": f"{args.out}.state.pt", **files}
+
+
+def mtrl_targets(hyplatent: dict, collection: dict) -> list:
+    """The MTRL table's tasks: the seen tasks the generator trained on, then the unseen ones that were collected."""
+    return hyplatent["train_task_ids"] + [i for i in sorted(collection) if i in get_suite("metaworld").test_ids]
 
 
 def validate(args: Args) -> tuple[dict, dict, dict, dict, dict | None]:
@@ -228,7 +241,7 @@ def validate(args: Args) -> tuple[dict, dict, dict, dict, dict | None]:
             f"{WHO}: --out {args.out}: a HypFormer of other latent or tau_e sizes than --hyplatent {args.hyplatent}"
         )
     inputs = [args.hyplatent, ae_path, embedding_path, *collection_files(data), *([args.out] if saved else [])]
-    for name, path in outputs_of(args).items():
+    for name, path in outputs_of(args, mtrl_targets(hyplatent, collection)).items():
         check_output(WHO, f"--out ({name})", path, inputs)
     return hyplatent, ae, embedding, collection, saved
 
@@ -330,7 +343,7 @@ def refine(model: HypFormer, generator: Generator, hyplatent: dict, tau_e: torch
 
 
 # ----------------------------------------------------------------------------------------------
-# Evaluation: the MTRL table with and without HypFormer, and the PCA figure (paper Fig. 7)
+# Evaluation: the PCA figure (paper Fig. 7); the MTRL table, with and without HypFormer, in main
 # ----------------------------------------------------------------------------------------------
 def pca_figure(path: str, model, generator, hyplatent, ae, collection, embedding, args: Args) -> list:
     """Per task, 2-D PCA of the ground-truth latents (blue) with HypLatent's samples (left, red) and HypFormer's
@@ -339,6 +352,7 @@ def pca_figure(path: str, model, generator, hyplatent, ae, collection, embedding
     tasks = [hyplatent["train_task_ids"][names.index(n)] for n in args.pca_tasks if n in names]
     if not tasks:
         return []
+    torch.manual_seed(args.seed)  # torch.pca_lowrank draws a random projection: the figure follows the seed alone
     fig, axes = plt.subplots(len(tasks), 2, figsize=(8, 3.6 * len(tasks)), squeeze=False, sharex="row", sharey="row")
     for row, i in enumerate(tasks):
         truth = ground_truth_latents(hyplatent, ae)[ae["task_index"] == i].flatten(1).float()
@@ -369,7 +383,8 @@ def main(args: Args) -> dict:
     hyplatent, ae, embedding, collection, saved = validate(args)
 
     # --- ALGO: train HypFormer on the frozen generator's samples (eq. 11), then save atomically (--eval-only: load it) ---
-    files = outputs_of(args)
+    seen, task_ids = hyplatent["train_task_ids"], mtrl_targets(hyplatent, collection)
+    files = outputs_of(args, task_ids)
     if saved:
         model = HypFormer(**saved["model_args"])
         model.load_state_dict(saved["state_dict"])
@@ -398,20 +413,32 @@ def main(args: Args) -> dict:
         with torch.no_grad():
             return decode(refine(model, generator, hyplatent, condition, args.num_samples, seed))
 
-    seen = hyplatent["train_task_ids"]
-    unseen = [i for i in sorted(collection) if i in get_suite("metaworld").test_ids]
-    targets = [Task.from_dict(collection[i]["task"]) for i in seen + unseen]
-    generators = {"w/o HypFormer": plain, "w/ HypFormer": with_hypformer}
+    rows = {"w/o HypFormer": plain, "w/ HypFormer": with_hypformer}
     origin = {"stage": WHO, "hypformer": os.path.abspath(args.out), "hyplatent": os.path.abspath(args.hyplatent)}
-    result, policies = mtrl_table(hyplatent, collection, embedding, targets, generators, args, origin)
+    paths = {name: [] for name in rows}
+    for i in task_ids:  # each row's policies, on the same conditions and noise seeds, then evaluated alike
+        task = Task.from_dict(collection[i]["task"])
+        cond_ckpt = mtrl_conditions(collection, embedding, seen, i, args.eval_samples)
+        for name, make in rows.items():
+            params = make(embedding["tau_e"][i][cond_ckpt], args.seed + i)
+            actor = load_flat_params(Actor(**hyplatent["actor_args"], num_tasks=len(params)), params)
+            result = evaluate(actor, [task] * len(params), len(task.goals), hyplatent["eval_seed"], behavior=True)
+            where = {**origin, "noise_seed": args.seed + i, "conditioning_checkpoints": cond_ckpt, "row": name}
+            paths[name].append(files[f"{name} {i}"])
+            save_atomic(policy_file(task, hyplatent["actor_args"], hyplatent["layout"], params, result["returns"],
+                                    hyplatent["eval_seed"], where, args, success=torch.as_tensor(result["success"])),
+                        paths[name][-1], WHO)  # fmt: skip
+    # the MTRL table of both rows (zeroshot_eval.py: retrieval and the random actor on the same goals)
+    _, embedding_path, data = source_paths(args, hyplatent)
+    result = score_policies(WHO, paths["w/o HypFormer"] + paths["w/ HypFormer"], files["table"], data, args, embedding_path)
     result["num_samples"] = args.num_samples  # L at evaluation; plot_tokens.py (paper Fig. 8) sweeps the trained L
     result["trained_num_samples"] = saved["num_samples"] if saved else args.num_samples
     write_json_atomic(files["table"], result, WHO)
-    for key, policy in policies["w/ HypFormer"].items():
-        save_atomic(policy, os.path.join(os.path.dirname(files["generated"]), f"task_{int(key):02d}.pt"), WHO)
     drawn = pca_figure(files["figure"], model, generator, hyplatent, ae, collection, embedding, args)
+    where = {name: os.path.dirname(p[0]) for name, p in paths.items()}
     print(f"{WHO}: wrote {files.get('checkpoint', 'no checkpoint (--eval-only)')}, {files['table']}, the policies in "
-          f"{os.path.dirname(files['generated'])}" + (f" and {files['figure']} (tasks {drawn})" if drawn else ""))  # fmt: skip
+          f"{where['w/ HypFormer']} (w/o HypFormer: {where['w/o HypFormer']})"
+          + (f" and {files['figure']} (tasks {drawn})" if drawn else ""))  # fmt: skip
     return result
 
 

@@ -11,7 +11,6 @@
 #   python hyplatent_train.py --ae artifacts/ae.pt --out artifacts/hyplatent.pt
 #   python hyplatent_train.py --out artifacts/hyplatent.pt --eval-only      # table of a saved checkpoint
 #   python hyplatent_train.py --ae artifacts/ae_mw.pt --condition behavior --embedding artifacts/embed.pt
-import math
 import os
 import time
 from dataclasses import dataclass
@@ -37,20 +36,20 @@ from common import (
     embedding_rows,
     evaluate,
     fingerprint,
-    flatten_params,
     get_suite,
     get_task,
-    interval,
     load_artifact,
     load_collection,
     load_flat_params,
-    mtrl_table,
+    mtrl_conditions,
     params_digest,
     pick_device,
     policy_file,
     resume_training_state,
     save_atomic,
     save_training_state,
+    score_policies,
+    target_name,
     task_at,
     task_index,
     write_json_atomic,
@@ -192,13 +191,6 @@ def noise_dim(args: Args) -> int:
 # ----------------------------------------------------------------------------------------------
 # Inputs: every argument, input file and output path checked before any training
 # ----------------------------------------------------------------------------------------------
-def target_name(task: Task) -> str:
-    """How an evaluation target is named in the table, the JSON and its policy file: a task id, or its parameters."""
-    if task.index is not None:
-        return str(task.index)
-    return "_".join(f"{n}={v:g}" for n, v in zip(get_suite(task.suite).param_names, task.params))
-
-
 def outputs_of(args: Args, targets: list, condition: str) -> dict:
     """Every file this run writes, by what it is."""
     stem = os.path.splitext(args.out)[0]
@@ -595,101 +587,37 @@ def generate(ckpt: dict, condition: torch.Tensor, seed: int = 0, noise_scale: fl
 
 
 # ----------------------------------------------------------------------------------------------
-# Zero-shot evaluation on held-out tasks (Table I), against baselines on the same episodes
+# Zero-shot policies for the evaluation targets, written as policy files and handed to zeroshot_eval.py, which runs
+# every baseline on the same episodes (Table I; MetaWorld: the MTRL table) in one place for both generator stages
 # ----------------------------------------------------------------------------------------------
-def task_distance(suite: str, a: float, b: float) -> float:
-    """Distance between two tasks' parameters: |dv| for velocities, the angle between directions."""
-    d = abs(a - b)
-    return min(d, 2 * math.pi - d) if suite == "ant-dir" else d
-
-
-def zero_shot_table(ckpt: dict, collection: dict, targets: list, args: Args) -> tuple[dict, dict]:
-    """Generated policies against the baselines, on the same episodes of every target task, each mean with its
-    bootstrap interval. Returns the table (JSON-ready) and, per target, its generated policies as a policy file."""
-    suite = ckpt["suite"]
-    train_ids = ckpt["train_task_ids"]
-    train_params = [collection[i]["task"]["params"][0] for i in train_ids]
-    best = {i: collection[i]["params"][collection[i]["returns"].argmax()] for i in collection}
-    torch.manual_seed(args.seed)
-    random_actor = Actor(**ckpt["actor_args"])
-    rows = ["generated", "nearest expert", "interpolated experts", "random actor", "own expert"]
-    per_task, generated, runs = {}, {}, {name: [] for name in rows}  # runs: per target, the (runs,) returns of a row
+def zero_shot_policies(ckpt: dict, collection: dict, embedding: dict | None, targets: list, args: Args) -> dict:
+    """{target name: policy file} of --eval-samples generated policies per target, each with its deterministic returns
+    on the target (MetaWorld: one episode per goal, and its success). A task's noise seed follows its id; a parameter
+    value's follows the value, so a sweep is repeatable point by point. MetaWorld's policies are conditioned on tau_e
+    of checkpoints (common.mtrl_conditions), recorded in each file's origin."""
+    origin = {"stage": WHO, "hyplatent": os.path.abspath(args.out)}
+    files = {}
     for task in targets:
-        key, g = target_name(task), task.params[0]
-        near = sorted(train_ids, key=lambda i: task_distance(suite, collection[i]["task"]["params"][0], g))[:2]
-        d0, d1 = (task_distance(suite, collection[i]["task"]["params"][0], g) for i in near)
-        w0 = d1 / (d0 + d1) if d0 + d1 > 0 else 1.0  # inverse-distance weights of the two nearest experts
-        # a task's noise seed follows its id; a parameter value's follows the value, so a sweep is repeatable point by point
-        noise_seed = args.seed + (task.index if task.index is not None else 100_000 + round(g * 10_000))
-        candidates = {
-            "generated": generate(ckpt, torch.tensor([list(task.params)] * args.eval_samples), noise_seed, args.noise_scale),
-            "nearest expert": best[near[0]][None],
-            "interpolated experts": (w0 * best[near[0]] + (1 - w0) * best[near[1]])[None],
-            "random actor": flatten_params(random_actor)[None],
-        }
-        if task.index in collection:  # an upper reference; test tasks never enter training
-            candidates["own expert"] = best[task.index][None]
-        flat = torch.cat(list(candidates.values()))  # (policies, P), all run on this task, same episodes
-        actor = load_flat_params(Actor(**ckpt["actor_args"], num_tasks=len(flat)), flat)
-        returns = evaluate(actor, [task] * len(flat), args.eval_episodes, ckpt["eval_seed"])  # (policies, episodes)
-        # extrapolation: beyond the training tasks' parameters (directions wrap around, so never for ant-dir)
-        beyond = suite != "ant-dir" and not min(train_params) <= g <= max(train_params)
-        offset, per_task[key] = 0, {"params": list(task.params), "nearest": near, "extrapolation": beyond}
-        for name, c in candidates.items():
-            block = returns[offset : offset + len(c)]  # (policies of this row, episodes)
-            per_task[key][name], per_task[key][f"{name} ci"] = float(block.mean()), interval(block.reshape(-1, 1), args)
-            runs[name].append(block.reshape(-1))
-            if name == "generated":
-                per_task[key]["generated per sample"] = block.mean(1).tolist()
-                origin = {"stage": WHO, "hyplatent": os.path.abspath(args.out), "noise_seed": noise_seed,
-                          "noise_scale": args.noise_scale}  # fmt: skip
-                generated[key] = policy_file(
-                    task, ckpt["actor_args"], ckpt["layout"], c, block, ckpt["eval_seed"], origin, args
-                )
-            offset += len(c)
-    keys = [target_name(t) for t in targets]
-    overall = {name: float(np.mean([per_task[k][name] for k in keys])) for name in rows if len(runs[name]) == len(keys)}
-    overall_ci = {name: interval(np.stack(runs[name], axis=1), args) for name in overall}  # (runs, targets)
-
-    def cell(mean: float, ci: list, bold: bool = False) -> str:
-        text = f"{mean:.1f} [{ci[0]:.1f}, {ci[1]:.1f}]"
-        return f"**{text}**" if bold else text
-
-    header = "| task | parameter | " + " | ".join(rows) + " |"
-    lines = [header, "|" + "---|" * (len(rows) + 2)]
-    for task, k in zip(targets, keys):
-        cells = [cell(per_task[k][n], per_task[k][f"{n} ci"]) if n in per_task[k] else "–" for n in rows]
-        where = f"{task.params[0]:.3f}" + (" (extrapolation)" if per_task[k]["extrapolation"] else "")
-        lines.append(f"| {task.index if task.index is not None else '–'} | {where} | " + " | ".join(cells) + " |")
-    lines.append(
-        "| **mean** | | " + " | ".join(cell(overall[n], overall_ci[n], True) if n in overall else "–" for n in rows) + " |"
-    )
-    table = "\n".join(lines)
-    gen, near = overall_ci["generated"], overall_ci["nearest expert"]
-    apart = gen[0] > near[1] or near[0] > gen[1]
-    verdict = (f"generated vs nearest expert: {overall['generated']:.1f} vs {overall['nearest expert']:.1f}, "
-               f"{args.ci:.0%} intervals {'do not overlap' if apart else 'overlap (not distinguishable)'}")  # fmt: skip
-    print(
-        f"\nzero-shot returns, {suite}, trained on {len(train_ids)} tasks, {args.eval_samples} generated policies "
-        f"(noise std {args.noise_scale:g}) x {args.eval_episodes} episodes per target; mean [{args.ci:.0%} bootstrap "
-        f"interval]:\n{table}\n{verdict}"
-    )
-    result = {"suite": suite, "train_task_ids": train_ids, "targets": keys, "per_task": per_task, "overall": overall,
-              "overall_ci": overall_ci, "distinguishable": apart, "verdict": verdict, "markdown": table,
-              "eval_samples": args.eval_samples, "eval_episodes": args.eval_episodes, "noise_scale": args.noise_scale,
-              "ci": args.ci}  # fmt: skip
-    return result, generated
-
-
-# ----------------------------------------------------------------------------------------------
-# MTRL evaluation on MetaWorld (paper VII-C, Tables II-III): success of policies generated from held-out tau_e
-# ----------------------------------------------------------------------------------------------
-def mtrl(ckpt: dict, collection: dict, embedding: dict, targets: list, args: Args) -> tuple[dict, dict]:
-    """The MTRL table (common.mtrl_table) of this generator; returns it and its policies per task as policy files."""
-    generators = {"generated": lambda condition, seed: generate(ckpt, condition, seed, args.noise_scale)}
-    origin = {"stage": WHO, "hyplatent": os.path.abspath(args.out), "noise_scale": args.noise_scale}
-    result, policies = mtrl_table(ckpt, collection, embedding, targets, generators, args, origin)
-    return {**result, "noise_scale": args.noise_scale}, policies["generated"]
+        key, i = target_name(task), task.index
+        if embedding is not None:
+            cond_ckpt = mtrl_conditions(collection, embedding, ckpt["train_task_ids"], i, args.eval_samples)
+            noise_seed, condition = args.seed + i, embedding["tau_e"][i][cond_ckpt]
+            where = {**origin, "noise_scale": args.noise_scale, "noise_seed": noise_seed,
+                     "conditioning_checkpoints": cond_ckpt, "row": "generated"}  # fmt: skip
+        else:
+            noise_seed = args.seed + (i if i is not None else 100_000 + round(task.params[0] * 10_000))
+            condition = torch.tensor([list(task.params)] * args.eval_samples)
+            where = {**origin, "noise_seed": noise_seed, "noise_scale": args.noise_scale}
+        params = generate(ckpt, condition, noise_seed, args.noise_scale)
+        actor = load_flat_params(Actor(**ckpt["actor_args"], num_tasks=len(params)), params)
+        if embedding is not None:
+            result = evaluate(actor, [task] * len(params), len(task.goals), ckpt["eval_seed"], behavior=True)
+            returns, extra = result["returns"], {"success": torch.as_tensor(result["success"])}
+        else:
+            returns, extra = evaluate(actor, [task] * len(params), args.eval_episodes, ckpt["eval_seed"]), {}
+        files[key] = policy_file(task, ckpt["actor_args"], ckpt["layout"], params, returns, ckpt["eval_seed"], where, args,
+                                 **extra)  # fmt: skip
+    return files
 
 
 def main(args: Args) -> dict:
@@ -699,16 +627,18 @@ def main(args: Args) -> dict:
     # --- ALGO: train (Algorithm 1), then save atomically ---
     ckpt = source if args.eval_only else train(args, source, collection, train_ids, embedding)
 
-    # --- zero-shot evaluation on held-out tasks (Table I; MetaWorld: the MTRL table); generated policies as policy files ---
-    if embedding is not None:
-        result, generated = mtrl(ckpt, collection, embedding, targets, args)
-    else:
-        result, generated = zero_shot_table(ckpt, collection, targets, args)
+    # --- zero-shot: the generated policies of every target as policy files, then their table (zeroshot_eval.py) ---
     outputs = outputs_of(args, targets, ckpt["condition"])
-    write_json_atomic(outputs["table"], result, WHO)
-    for key, policies in generated.items():
-        save_atomic(policies, outputs[f"policies {key}"], WHO)
-    print(f"{WHO}: wrote {outputs['table']} and the generated policies in {os.path.dirname(outputs[f'policies {key}'])}")
+    policies = zero_shot_policies(ckpt, collection, embedding, targets, args)
+    for key, policy in policies.items():
+        save_atomic(policy, outputs[f"policies {key}"], WHO)
+    embedding_path = (args.embedding or ckpt.get("embedding", "")) if embedding is not None else ""
+    paths = [outputs[f"policies {key}"] for key in policies]
+    result = score_policies(WHO, paths, outputs["table"], data_folder(args, ckpt), args, embedding_path)
+    if embedding is not None:  # the MTRL table records the noise the generated policies were drawn with
+        result = {**result, "noise_scale": args.noise_scale}
+        write_json_atomic(outputs["table"], result, WHO)
+    print(f"{WHO}: wrote {outputs['table']} and the generated policies in {os.path.dirname(paths[-1])}")
     return result
 
 

@@ -10,7 +10,8 @@ import torch
 import tyro
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # common.py, at the top level
-from common import Actor, check_args, evaluate, interval, load_flat_params, load_policies, task_at  # noqa: E402
+from common import Actor, check_args, evaluate, load_flat_params, load_policies, task_at  # noqa: E402
+from zeroshot_eval import interval  # noqa: E402
 
 WHO = "blend_probe"
 

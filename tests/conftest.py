@@ -9,6 +9,7 @@ import torch
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.join(ROOT, "tools"))  # figures, comparisons, the launcher
+sys.path.insert(0, os.path.join(ROOT, "experiments"))  # the scripts behind the records
 
 from common import Actor, actor_layout, flatten_params, get_task, policy_file  # noqa: E402
 

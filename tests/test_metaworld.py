@@ -447,3 +447,27 @@ def test_evaluation_in_groups_reuses_environments_without_changing_a_number():
     cheetah = get_task("cheetah-vel", 3)
     mujoco = Actor(17, 6, 16, num_tasks=3)
     assert np.array_equal(evaluate(mujoco, [cheetah] * 3, 2, 5, chunk=1), evaluate(mujoco, [cheetah] * 3, 2, 5))
+
+
+def test_the_metaworld_experiment_scripts_run_on_the_tiny_chain(mw_chain, hf_run, tmp_path):
+    """experiments/: the transfer matrix, where the latents land and the door-open clone, each on tiny inputs, each
+    writing what its record reads."""
+    tmp, _, _ = mw_chain
+    hf_dir, _ = hf_run
+    run_script("experiments/transfer_matrix.py", "--data", str(tmp / "data" / "metaworld"), "--embedding",
+               str(tmp / "artifacts" / "embed.pt"), "--out", "transfer.json", cwd=tmp_path)  # fmt: skip
+    matrix = json.loads((tmp_path / "transfer.json").read_text())["rows: experts of, columns: run on"]
+    assert set(matrix) == {"window-open", "button-press"} and all(0 <= v <= 1 for r in matrix.values() for v in r.values())
+    run_script("experiments/where_latents_land.py", "--hypformer", str(hf_dir / "hf.pt"), "--out", "latents.json",
+               cwd=tmp_path)  # fmt: skip
+    latents = json.loads((tmp_path / "latents.json").read_text())
+    assert set(latents) == {"0", "5", "8", "12"} and latents["8"]["seen"] is False
+    assert all(
+        0 <= latents[k][row]["nearest its own task (fraction)"] <= 1
+        for k in latents
+        for row in ("w/o HypFormer", "w/ HypFormer")
+    )
+    proc = run_script("experiments/door_open_clone.py", "--init", str(tmp / "data" / "metaworld" / "task_00.pt"),
+                      "--out", "clone.pt", "--episodes", "2", "--steps", "300", cwd=tmp_path)  # fmt: skip
+    clone = load_policies(str(tmp_path / "clone.pt"), "test")
+    assert clone["task"]["name"] == "door-open" and clone["params"].shape[0] == 1 and "success per goal" in proc.stdout

@@ -13,21 +13,41 @@ from common import get_suite
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def preset_commands(name: str, out: str, **env) -> list:
-    """[(stage module, parsed Args), ...] of presets/<name>.sh, in order; `env` sets its variables."""
+def printed_commands(script: str, **env) -> list:
+    """[(stage module, parsed Args), ...] that a preset or experiment script prints with PY=echo, in order (a line that
+    runs no Python script, `bash quickstart.sh`, is left out); `env` sets its variables."""
     printed = subprocess.run(
-        ["bash", os.path.join(ROOT, "presets", name)],
-        env={**os.environ, "PY": "echo", "OUT": out, "EXTRA": "--no-cuda", **env},
-        capture_output=True, text=True, check=True,
+        ["bash", os.path.join(ROOT, script)], env={**os.environ, "PY": "echo", **env}, capture_output=True, text=True,
+        check=True,
     ).stdout  # fmt: skip
     commands = []
     for line in printed.splitlines():
         script, *argv = shlex.split(line)
+        if not script.endswith(".py"):
+            continue
         module = importlib.import_module(
             os.path.basename(script).removesuffix(".py")
         )  # tools/x.py: conftest puts tools/ on the path
         commands.append((module.__name__, tyro.cli(module.Args, args=argv)))
     return commands
+
+
+def preset_commands(name: str, out: str, **env) -> list:
+    """printed_commands of presets/<name>.sh with OUT and EXTRA="--no-cuda"."""
+    return printed_commands(os.path.join("presets", name), OUT=out, EXTRA="--no-cuda", **env)
+
+
+@pytest.mark.parametrize("script", sorted(f for f in os.listdir(os.path.join(ROOT, "experiments")) if f.endswith(".sh")))
+def test_every_experiment_script_parses_and_keeps_its_data_outside_the_tree(script, tmp_path):
+    """Every command a record names, as its script prints it: each parses with its script's arguments, and writes under
+    RUNS, never into the checkout."""
+    runs = str(tmp_path / "runs")
+    commands = printed_commands(os.path.join("experiments", script), RUNS=runs, DATA=str(tmp_path / "data"))
+    assert commands, script
+    for module, args in commands:
+        for field in ("out", "table") + (() if getattr(args, "eval_only", False) else ("runs_dir",)):
+            path = getattr(args, field, "")
+            assert not path or os.path.abspath(path).startswith(str(tmp_path)), (script, module, field, path)
 
 
 @pytest.mark.parametrize(

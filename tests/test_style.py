@@ -10,7 +10,7 @@ import sys
 import pytest
 from conftest import ROOT
 
-STAGES = ["sac_collect", "ae_train", "hyplatent_train", "hypformer_train", "behavior_embed", "finetune_tdreg"]
+STAGES = ["sac_collect", "ae_train", "hyplatent_train", "hypformer_train", "behavior_embed", "finetune_tdreg", "zeroshot_eval"]
 TOOLS = ["plot_finetune", "plot_zeroshot", "plot_tokens", "plot_gait", "compare_recipes", "launch_collect"]  # tools/
 
 

@@ -23,9 +23,11 @@ import ae_train
 import common
 import hypformer_train
 import hyplatent_train
+import zeroshot_eval
 from ae_train import chunk_sizes_of
 from common import Actor, ParamAutoencoder, actor_layout, load_artifact, load_policies, save_atomic
-from hyplatent_train import Discriminator, Generator, build_models, encode_condition, generate, task_distance
+from hyplatent_train import Discriminator, Generator, build_models, encode_condition, generate
+from zeroshot_eval import task_distance
 
 
 def test_normalizer_round_trip_and_range():
@@ -350,6 +352,25 @@ def test_zero_shot_table_generated_policy_files_and_eval_only_agree(chain, tmp_p
     assert again["overall"] == pytest.approx(result["overall"])
 
 
+def test_zeroshot_eval_scores_generated_policy_files_by_hand(chain, tmp_path, run):
+    """zeroshot_eval.py, the one place Table I is made: run by hand on the generated policy files, it writes the table
+    the generator stage wrote; it refuses files no generator made, and files of two generators in one table."""
+    tmp, _, _ = chain
+    files = [str(tmp / "artifacts" / "hl_generated" / f"task_{t:02d}.pt") for t in (2, 7)]
+    proc = run("zeroshot_eval.py", *files, "--out", "again.json", cwd=tmp_path)
+    assert "| **mean** |" in proc.stdout
+    assert (tmp_path / "again.json").read_text() == (tmp / "artifacts" / "hl_zeroshot.json").read_text()
+    expert = str(tmp / "data" / "cheetah-vel" / "task_00.pt")
+    one_line_error(run("zeroshot_eval.py", expert, cwd=tmp_path, check=False), expert, "not a generated policy file")
+    other = load_policies(files[1], "test")
+    other["origin"] = {**other["origin"], "hyplatent": str(tmp_path / "other.pt")}
+    save_atomic(other, str(tmp_path / "task_07.pt"), "test")
+    one_line_error(run("zeroshot_eval.py", files[0], str(tmp_path / "task_07.pt"), cwd=tmp_path, check=False),
+                   "one generator per table")  # fmt: skip
+    one_line_error(run("zeroshot_eval.py", files[0], files[0], cwd=tmp_path, check=False), "repeat")
+    assert not (tmp_path / "artifacts").exists()  # nothing written by a refusal
+
+
 def test_eval_only_draws_noise_from_the_checkpoints_seed_unless_given(chain, tmp_path):
     tmp, _, _ = chain
     ckpt = load_artifact(str(tmp / "artifacts" / "hl.pt"), "hyplatent")
@@ -534,18 +555,18 @@ def test_recipes_compare_on_the_same_targets(chain, tmp_path):
 
 def test_bootstrap_interval_is_stratified_and_covers_the_mean():
     args = hyplatent_train.Args(ci=0.95, ci_reps=2000, seed=0)
-    assert common.interval(np.full((10, 2), 3.0), args) == pytest.approx([3.0, 3.0])  # no spread, no width
+    assert zeroshot_eval.interval(np.full((10, 2), 3.0), args) == pytest.approx([3.0, 3.0])  # no spread, no width
     rng = np.random.default_rng(0)
     scores = rng.normal(0.0, 1.0, size=(400, 1))
-    low, high = common.interval(scores, args)
+    low, high = zeroshot_eval.interval(scores, args)
     assert low < scores.mean() < high and 0.1 < high - low < 0.3  # about 2 x 1.96 / sqrt(400) = 0.196 wide
     outside = np.random.get_state()[1].copy()
-    assert common.interval(scores, args) == [low, high], "the same seed must give the same interval"
+    assert zeroshot_eval.interval(scores, args) == [low, high], "the same seed must give the same interval"
     assert np.array_equal(np.random.get_state()[1], outside), "numpy's global RNG was left changed"
-    assert common.interval(scores, hyplatent_train.Args(ci_reps=2000, seed=1)) != [low, high]
+    assert zeroshot_eval.interval(scores, hyplatent_train.Args(ci_reps=2000, seed=1)) != [low, high]
     # targets far apart: resampling within each target keeps the spread between them out of the interval
     two = np.concatenate([rng.normal(0, 1, (400, 1)), rng.normal(100, 1, (400, 1))], axis=1)
-    low, high = common.interval(two, args)
+    low, high = zeroshot_eval.interval(two, args)
     assert high - low < 0.3 and low < two.mean() < high
 
 
@@ -681,3 +702,14 @@ def test_collection_folders_that_mix_are_refused(tmp_path):
     save_atomic(fake_policies("cheetah-vel", 4), str(mixed / "task_01.pt"))
     with pytest.raises(SystemExit, match="task_01.pt: the file is named for task 1 but holds task 4"):
         ae_train.main(ae_train.Args(data=str(mixed), out=str(tmp_path / "ae.pt")))
+
+
+def test_blend_probe_runs_two_experts_and_their_blend(chain, tmp_path, run):
+    """experiments/blend_probe.py: the two best checkpoints and their 50/50 blend on the same episodes at one velocity."""
+    tmp, _, _ = chain
+    data = tmp / "data" / "cheetah-vel"
+    proc = run("experiments/blend_probe.py", str(data / "task_00.pt"), str(data / "task_04.pt"), "--param", "0.2",
+               "--episodes", "2", "--ci-reps", "200", cwd=tmp_path)  # fmt: skip
+    assert "blend" in proc.stdout and "L2 distance" in proc.stdout
+    one_line_error(run("experiments/blend_probe.py", str(data / "task_00.pt"), str(data / "task_04.pt"), "--param", "9",
+                       cwd=tmp_path, check=False), "--param 9.0", "outside")  # fmt: skip
