@@ -25,6 +25,7 @@ from common import (
     Task,
     check_args,
     check_output,
+    collection_files,
     evaluate,
     flatten_params,
     get_suite,
@@ -129,7 +130,7 @@ def validate(args: Args) -> tuple[dict, dict, dict, dict | None]:
     ckpt = load_artifact(source, "hyplatent", ("suite", "condition", "train_task_ids", "data", "actor_args"), who=WHO)
     data = args.data or ckpt["data"]
     collection = load_collection(data, WHO, "--data" if args.data else f"--data (from {source})")
-    embedding = None
+    embedding, embedding_path = None, ""
     if ckpt["condition"] == "behavior":
         embedding_path = args.embedding or ckpt["embedding"]
         embedding = load_artifact(embedding_path, "behavior_embedding", ("tau_e", "train", "holdout"), who=WHO)
@@ -137,7 +138,7 @@ def validate(args: Args) -> tuple[dict, dict, dict, dict | None]:
             for p in files:
                 if "success" not in p or "conditioning_checkpoints" not in p["origin"]:
                     raise SystemExit(f"{WHO}: a MetaWorld table needs each file's success and conditioning checkpoints")
-    check_output(WHO, "--out", args.out, tuple(args.policies))
+    check_output(WHO, "--out", args.out, (*args.policies, source, embedding_path, *collection_files(data)))
     return rows, ckpt, collection, embedding
 
 
