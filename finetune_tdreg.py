@@ -87,6 +87,9 @@ class Args:
     """actor learning rate at the first update (paper: 3e-6)"""
     lr_ramp_steps: int = 40_000
     """steps after --learning-starts over which the actor lr rises geometrically to --policy-lr (0: no ramp)"""
+    critic_warmup: int = 0
+    """updates after --learning-starts that train only the critics, the actor and temperature held as they start; the
+    actor's ramp begins after them (0: none, the paper)"""
     q_lr: float = 3e-4
     """critic learning rate (as sac_collect.py)"""
     lambda_td: float = 10.0
@@ -207,13 +210,16 @@ def build_sac(
     return sac, log_alpha
 
 
-def sac_update(step: int, batch: list, sac: dict, log_alpha: torch.Tensor, args, actor_penalty=None) -> dict:
+def sac_update(
+    step: int, batch: list, sac: dict, log_alpha: torch.Tensor, args, actor_penalty=None, update_actor: bool = True
+) -> dict:
     """One SAC update of K tasks at once (CleanRL's sac_continuous_action.py); every loss is a sum of per-task means.
 
     `batch` holds (K, B, .) tensors (obs, next_obs, actions, rewards, dones), `sac` the networks and
     optimizers by name, `log_alpha` (K,) the temperatures; `args` gives gamma, tau, policy_frequency,
     target_network_frequency and autotune. `actor_penalty(batch, min_qf_pi)` -> ((K,) loss, logs) is
-    added to the actor loss (fine-tuning's TD regularizer, eq. 6). Adam is elementwise, so one
+    added to the actor loss (fine-tuning's TD regularizer, eq. 6); with `update_actor` False only the critics
+    and their targets move (a critic warm-up). Adam is elementwise, so one
     optimizer over the stacked parameters is K independent optimizers: task k's update is its
     single-task update (tested). Returns per-task losses, detached, for logging.
     """
@@ -233,7 +239,7 @@ def sac_update(step: int, batch: list, sac: dict, log_alpha: torch.Tensor, args,
     logs = {"qf1_loss": qf1_loss.detach(), "qf2_loss": qf2_loss.detach()}
 
     # --- actor and temperature: TD3-style delayed update, compensated by policy_frequency steps ---
-    if step % args.policy_frequency == 0:
+    if update_actor and step % args.policy_frequency == 0:
         for _ in range(args.policy_frequency):
             pi, log_pi, _ = actor.get_action(b_obs)
             min_qf_pi = torch.min(qf1(b_obs, pi), qf2(b_obs, pi))
@@ -269,13 +275,13 @@ def actor_lr(args, step: int) -> float:
     """The actor's learning rate at environment step `step` (fine-tuning's lambda_pi, eq. 6).
 
     Geometric (log-linear) from args.lr_start to args.policy_lr over the args.lr_ramp_steps steps after
-    args.learning_starts, then constant; no ramp when lr_ramp_steps is 0. Geometric, not linear: the paper
-    ramps over two decades, and a linear ramp would pass 10x the start within its first 1% of steps,
-    leaving a fresh critic no time at a small rate; a geometric one spends equal time in each decade.
+    args.learning_starts and the args.critic_warmup critic-only updates, then constant; no ramp when lr_ramp_steps is
+    0. Geometric, not linear: the paper ramps over two decades, and a linear ramp would pass 10x the start within its
+    first 1% of steps, leaving a fresh critic no time at a small rate; a geometric one spends equal time in each decade.
     """
     if args.lr_ramp_steps == 0:
         return args.policy_lr
-    frac = min(max(step - args.learning_starts, 0) / args.lr_ramp_steps, 1.0)
+    frac = min(max(step - args.learning_starts - args.critic_warmup, 0) / args.lr_ramp_steps, 1.0)
     return args.lr_start * (args.policy_lr / args.lr_start) ** frac
 
 
@@ -319,14 +325,15 @@ def check_sac_args(who: str, args) -> None:
     check_args(
         who,
         args,
-        at_least={**dict.fromkeys(counts, 1), "learning_starts": 0},
+        at_least={**dict.fromkeys(counts, 1), "learning_starts": 0, "critic_warmup": 0},
         positive=("policy_lr", "q_lr", "alpha", "tau"),
         unit=("gamma", "tau"),
     )
-    if args.learning_starts >= args.total_timesteps:
+    if args.learning_starts + args.critic_warmup >= args.total_timesteps:
+        warmup = f" + --critic-warmup {args.critic_warmup}" if args.critic_warmup else ""
         raise SystemExit(
-            f"{who}: --learning-starts {args.learning_starts}: expected fewer than --total-timesteps "
-            f"{args.total_timesteps}, or no update ever runs"
+            f"{who}: --learning-starts {args.learning_starts}{warmup}: expected fewer than --total-timesteps "
+            f"{args.total_timesteps}, or " + ("the actor is never updated" if warmup else "no update ever runs")
         )
 
 
@@ -348,11 +355,17 @@ def init_name(source: dict | None) -> str:
 def label_of(args: Args, init: str) -> str:
     """What a run is in a legend: the init and the fine-tuning ingredients that are on."""
     parts = [init] + (["TD reg"] if args.lambda_td > 0 else []) + (["lr ramp"] if args.lr_ramp_steps > 0 else [])
+    parts += ([f"critic warm-up {args.critic_warmup}"] if args.critic_warmup else []) + (
+        [f"alpha {args.alpha:g}"] if args.alpha != 0.2 else []
+    )
     return " + ".join(parts)
 
 
 def default_out(args: Args, init: str) -> str:
     ablation = ("_notd" if args.lambda_td == 0 else "") + ("_noramp" if args.lr_ramp_steps == 0 else "")
+    ablation += (f"_warmup{args.critic_warmup}" if args.critic_warmup else "") + (
+        f"_alpha{args.alpha:g}" if args.alpha != 0.2 else ""
+    )
     return os.path.join(
         "artifacts",
         "finetune",
@@ -486,7 +499,8 @@ def main(args: Args) -> dict:
         if global_step >= args.learning_starts:
             if global_step % args.policy_frequency == 0:  # the rate of this step's actor updates
                 set_actor_lr(sac, args, global_step)
-            losses = sac_update(global_step, rb.sample(args.batch_size), sac, log_alpha, args, penalty)
+            actor_moves = global_step >= args.learning_starts + args.critic_warmup  # after the critic warm-up
+            losses = sac_update(global_step, rb.sample(args.batch_size), sac, log_alpha, args, penalty, actor_moves)
             if global_step % 100 == 0:
                 writer.add_scalar("losses/qf_loss", (losses["qf1_loss"] + losses["qf2_loss"]).item(), global_step)
                 for name in ("actor_loss", "td_error_mean"):  # mean delta > 0: the target sits above Q(s, pi(s))

@@ -3,6 +3,7 @@ the zero-shot start, resume, the figure, bad input."""
 
 import inspect
 import json
+import math
 import os
 import signal
 import subprocess
@@ -159,6 +160,39 @@ def test_ablations_are_one_flag_away_and_labelled(tmp_path):
     assert finetune_tdreg.default_out(args, "scratch").endswith("cheetah-vel_task23_scratch_notd_noramp_seed1.pt")
 
 
+def test_critic_warmup_holds_the_actor_then_starts_its_ramp(chain, tmp_path):
+    """--critic-warmup N: after --learning-starts, N updates train only the critics; the actor (so its deterministic
+    return) and the temperature stay as they start, and the ramp begins after them."""
+    tmp, _, _ = chain
+    args = tiny_args(tmp_path, task_id=7, policy=generated(tmp, 7), critic_warmup=200, alpha=0.01)
+    assert actor_lr(args, 299) == pytest.approx(3e-6) and actor_lr(args, 400) == pytest.approx(3e-5)  # ramp after it
+    result = finetune_tdreg.main(args)
+    returns = result["curve"]["returns"].tolist()
+    assert returns[0] == returns[1] == returns[2] == returns[3]  # steps 0-300: the starting actor, held
+    start = load_policies(generated(tmp, 7), "test")["params"][result["origin"]["policy_index"]]
+    assert not torch.equal(result["params"][0], start)  # and moved from step 300 on
+    assert result["label"] == "generated + TD reg + lr ramp + critic warm-up 200 + alpha 0.01"
+    assert finetune_tdreg.default_out(args, "generated").endswith("_generated_warmup200_alpha0.01_seed1.pt")
+    with pytest.raises(SystemExit, match="--critic-warmup 300: expected fewer than --total-timesteps 400"):
+        finetune_tdreg.main(tiny_args(tmp_path, task_id=7, policy=generated(tmp, 7), critic_warmup=300))
+
+
+def test_a_critic_only_update_moves_the_critics_alone():
+    args = SimpleNamespace(hidden=16, policy_lr=3e-4, q_lr=3e-4, alpha=0.2, autotune=True, gamma=0.99, tau=0.005,
+                           policy_frequency=1, target_network_frequency=1)  # fmt: skip
+    torch.manual_seed(0)
+    sac, log_alpha = build_sac(Actor(5, 2, 16), 5, 2, args)
+    before = {
+        k: torch.cat([p.detach().flatten().clone() for p in sac[k].parameters()]) for k in ("actor", "qf1", "qf1_target")
+    }
+    batch = [torch.randn(1, 8, 5), torch.randn(1, 8, 5), torch.rand(1, 8, 2) * 2 - 1, torch.randn(1, 8), torch.zeros(1, 8)]
+    logs = sac_update(0, batch, sac, log_alpha, args, update_actor=False)
+    after = {k: torch.cat([p.detach().flatten() for p in sac[k].parameters()]) for k in before}
+    assert torch.equal(before["actor"], after["actor"]) and log_alpha.item() == pytest.approx(math.log(0.2))
+    assert not torch.equal(before["qf1"], after["qf1"]) and not torch.equal(before["qf1_target"], after["qf1_target"])
+    assert "actor_loss" not in logs
+
+
 def fake_run(tmp_path, name: str, seed: int, label: str, returns: list) -> str:
     """A finished fine-tuning run on task 23 with a made-up curve (plot_finetune reads only its curve and label)."""
     curve = {"steps": torch.tensor([0, 1000, 2000]), "returns": torch.tensor(returns, dtype=torch.float32)}
@@ -267,7 +301,7 @@ def test_the_two_sac_updates_step_for_step():
     """The collector's update and fine-tuning's, TD term and ramp on, from one init on one stream of batches: equal."""
     args = SimpleNamespace(hidden=16, policy_lr=3e-4, q_lr=3e-4, alpha=0.2, autotune=True, gamma=0.99, tau=0.005,
                            policy_frequency=2, target_network_frequency=2, lambda_td=10.0, lr_start=3e-6,
-                           lr_ramp_steps=4, learning_starts=0)  # fmt: skip
+                           lr_ramp_steps=4, learning_starts=0, critic_warmup=0)  # fmt: skip
     params = []
     for stage in (sac_collect, finetune_tdreg):
         torch.manual_seed(0)
