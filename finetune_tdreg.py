@@ -98,8 +98,9 @@ class Args:
     """the actor is updated this many times every this many steps (TD3-style delay)"""
     target_network_frequency: int = 2
     """target critics are updated every this many steps"""
-    alpha: float = 0.2
-    """entropy temperature, the starting value when --autotune"""
+    alpha: float | None = None
+    """entropy temperature, the starting value when --autotune (default: 0.01 from a policy, chosen on a training task,
+    docs/experiments/finetuning.md; 0.2 from scratch, as the collector and the paper's SAC)"""
     autotune: bool = True
     """learn the entropy temperature towards target entropy -act_dim"""
     eval_every: int = 1_000
@@ -380,6 +381,10 @@ def validate(args: Args) -> tuple[dict | None, int, str]:
     """
     get_suite(args.suite)
     get_task(args.suite, args.task_id, "--task-id")
+    if args.alpha is None:  # resolved before anything is saved, so vars(args) hold the temperature used
+        # departs from the paper's SAC (0.2): a trained policy's own temperature ends near 0.005-0.03, and a fresh
+        # critic learning values full of a 0.2 entropy bonus pulls the actor toward noise (the record's table)
+        args.alpha = 0.2 if args.init == "scratch" else 0.01
     check_sac_args(WHO, args)
     counts = dict.fromkeys(("eval_every", "eval_episodes", "state_every", "log_every"), 1)
     check_args(WHO, args, at_least=counts, non_negative=("lambda_td",))

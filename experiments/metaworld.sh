@@ -50,10 +50,13 @@ for stage in $STAGES; do
         $PY sac_collect.py --suite metaworld --task-ids button-press drawer-close door-open dial-turn --total-timesteps 120000 \
             --save-after 4000 --save-every 2000 --num-checkpoints 20 --out "$RUNS/data_unseeded" --runs-dir "$RUNS/runs"
         ;;
-    chain_first)
-        chain "$RUNS/data_seeded/metaworld" "$RUNS/first"
-        hyplatent "$RUNS/first" hyplatent
-        for L in 8 16 32; do hypformer "$RUNS/first" hyplatent "hypformer_L$L" --num-samples "$L"; done
+    chain_first)  # the record's runs of this chain drew from seed 1 (the embedding, HypLatent and HypFormer)
+        once "$RUNS/first/ae.pt" ae_train.py --data "$RUNS/data_seeded/metaworld" --out "$RUNS/first/ae.pt" \
+            --runs-dir "$RUNS/runs"
+        once "$RUNS/first/embed.pt" behavior_embed.py --data "$RUNS/data_seeded/metaworld" --out "$RUNS/first/embed.pt" \
+            --seed 1 --runs-dir "$RUNS/runs"
+        hyplatent "$RUNS/first" hyplatent --seed 1
+        for L in 8 16 32; do hypformer "$RUNS/first" hyplatent "hypformer_L$L" --num-samples "$L" --seed 1; done
         once "$RUNS/first/tokens.png" tools/plot_tokens.py "$RUNS"/first/hypformer_L{8,16,32}_mtrl.json \
             --out "$RUNS/first/tokens.png"
         ;;
@@ -77,11 +80,12 @@ for stage in $STAGES; do
         ;;
     chain)
         chain "$RUNS/data_successful/metaworld" "$A"
-        hyplatent "$A" hyplatent
+        hyplatent "$A" hyplatent --seed 1   # the first build's table drew from seed 1, the later ones from 0
         hyplatent "$A" hyplatent_cn --condition-noise 0.5
         hyplatent "$A" hyplatent_cn_ema --condition-noise 0.5 --ema-decay 0.995
         hyplatent "$A" hyplatent_cn1_ema --condition-noise 1.0 --ema-decay 0.995
-        for gen in hyplatent hyplatent_cn hyplatent_cn_ema hyplatent_cn1_ema; do
+        hypformer "$A" hyplatent hypformer --seed 1
+        for gen in hyplatent_cn hyplatent_cn_ema hyplatent_cn1_ema; do
             hypformer "$A" "$gen" "${gen/hyplatent/hypformer}"
         done
         ;;

@@ -140,7 +140,9 @@ def test_each_start_runs_and_writes_a_policy_file_with_its_curve(chain, tmp_path
     saved = load_policies(args.out, "test")  # the one policy format: any stage that starts from a policy reads it
     curve = saved["curve"]
     assert curve["steps"].tolist() == [0, 100, 200, 300, 400] and torch.isfinite(curve["returns"]).all()
-    assert curve["episode_returns"].shape == (5, 1) and saved["label"] == f"{start} + TD reg + lr ramp"
+    assert curve["episode_returns"].shape == (5, 1) and saved["label"] == f"{start} + TD reg + lr ramp" + (
+        "" if start == "scratch" else " + alpha 0.01"  # a policy starts at a low temperature by default, scratch at 0.2
+    )
     # the optimizer's rate at each evaluation is the ramp's at the last actor update (every 2nd step)
     assert curve["actor_lr"].tolist() == pytest.approx([actor_lr(args, max(s - 2, 0)) for s in (0, 100, 200, 300, 400)])
     assert curve["actor_lr"][0] == pytest.approx(3e-6) and curve["actor_lr"][-1] == pytest.approx(3e-4)
@@ -236,7 +238,7 @@ def test_script_resumes_after_a_kill_and_plots(chain, tmp_path):
     # task | runs | seeds | step-0 | final | held steps per seed | mean | ratio | first touch | worst dip
     # scores: s1 0 .33 1; s2 0 .67 1; g1 .83 .93 .97; g2 .92 .67 1. Held: over the line, and so is the mean of the
     # rest of the curve (shorter than --hold here): g1 at 1000; g2 touches at 0 but its mean there is .86, so 2000
-    assert rows[0][:2] == ["7", "generated + TD reg + lr ramp"] and rows[0][5:9] == ["–"] * 4  # no scratch runs on task 7
+    assert rows[0][:2] == ["7", "generated + TD reg + lr ramp + alpha 0.01"] and rows[0][5:9] == ["–"] * 4  # no scratch on 7
     assert rows[1] == ["23", "scratch", "1 2", "-400.0", "-100.0 ± 0.0", "2000, 2000", "2000", "1.00", "2000", "0.0"]
     assert rows[2] == ["23", "generated + TD reg + lr ramp", "1 2", "-137.5", "-105.0 ± 5.0", "1000, 2000", "1500", "0.75",
                        "500", "-75.0"]  # fmt: skip
