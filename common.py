@@ -574,6 +574,19 @@ def mtrl_conditions(collection: dict, embedding: dict, seen: list, index: int, s
     return [source[n % len(source)] for n in range(samples)]
 
 
+def generated_policy_file(task: Task, ckpt: dict, params: torch.Tensor, episodes: int, where: dict, args) -> dict:
+    """A generator stage's policies for one target as the policy file zeroshot_eval.py scores: their deterministic
+    returns on the task (`episodes` episodes, reset seeds eval_seed + e; MetaWorld: one per goal, and each policy's
+    success), `where` their origin. ckpt: the HypLatent checkpoint (actor_args, layout, eval_seed)."""
+    actor = load_flat_params(Actor(**ckpt["actor_args"], num_tasks=len(params)), params)
+    if not task.goals:
+        returns = evaluate(actor, [task] * len(params), episodes, ckpt["eval_seed"])
+        return policy_file(task, ckpt["actor_args"], ckpt["layout"], params, returns, ckpt["eval_seed"], where, args)
+    result = evaluate(actor, [task] * len(params), len(task.goals), ckpt["eval_seed"], behavior=True)
+    return policy_file(task, ckpt["actor_args"], ckpt["layout"], params, result["returns"], ckpt["eval_seed"], where, args,
+                       success=torch.as_tensor(result["success"]))  # fmt: skip
+
+
 def score_policies(who: str, paths: list, table: str, data: str, args, embedding: str = "") -> dict:
     """Hands generated policy files to zeroshot_eval.py, the one place that scores them against the baselines on the
     same episodes (Table I; MetaWorld: the MTRL table), and returns its table (args: seed, ci, ci_reps). Its printed

@@ -20,7 +20,6 @@ import tyro
 from torch.utils.tensorboard import SummaryWriter
 
 from common import (
-    Actor,
     Generator,
     ParamAutoencoder,
     Task,
@@ -29,16 +28,14 @@ from common import (
     check_output,
     collection_files,
     embedding_rows,
-    evaluate,
     fingerprint,
+    generated_policy_file,
     get_suite,
     load_artifact,
     load_collection,
-    load_flat_params,
     mtrl_conditions,
     params_digest,
     pick_device,
-    policy_file,
     resume_training_state,
     save_atomic,
     save_training_state,
@@ -421,13 +418,9 @@ def main(args: Args) -> dict:
         cond_ckpt = mtrl_conditions(collection, embedding, seen, i, args.eval_samples)
         for name, make in rows.items():
             params = make(embedding["tau_e"][i][cond_ckpt], args.seed + i)
-            actor = load_flat_params(Actor(**hyplatent["actor_args"], num_tasks=len(params)), params)
-            result = evaluate(actor, [task] * len(params), len(task.goals), hyplatent["eval_seed"], behavior=True)
             where = {**origin, "noise_seed": args.seed + i, "conditioning_checkpoints": cond_ckpt, "row": name}
             paths[name].append(files[f"{name} {i}"])
-            save_atomic(policy_file(task, hyplatent["actor_args"], hyplatent["layout"], params, result["returns"],
-                                    hyplatent["eval_seed"], where, args, success=torch.as_tensor(result["success"])),
-                        paths[name][-1], WHO)  # fmt: skip
+            save_atomic(generated_policy_file(task, hyplatent, params, len(task.goals), where, args), paths[name][-1], WHO)
     # the MTRL table of both rows (zeroshot_eval.py: retrieval and the random actor on the same goals)
     _, embedding_path, data = source_paths(args, hyplatent)
     result = score_policies(WHO, paths["w/o HypFormer"] + paths["w/ HypFormer"], files["table"], data, args, embedding_path)

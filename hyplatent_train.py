@@ -25,7 +25,6 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.tensorboard import SummaryWriter
 
 from common import (
-    Actor,
     Generator,
     ParamAutoencoder,
     Task,
@@ -34,17 +33,15 @@ from common import (
     check_output,
     collection_files,
     embedding_rows,
-    evaluate,
     fingerprint,
+    generated_policy_file,
     get_suite,
     get_task,
     load_artifact,
     load_collection,
-    load_flat_params,
     mtrl_conditions,
     params_digest,
     pick_device,
-    policy_file,
     resume_training_state,
     save_atomic,
     save_training_state,
@@ -609,14 +606,7 @@ def zero_shot_policies(ckpt: dict, collection: dict, embedding: dict | None, tar
             condition = torch.tensor([list(task.params)] * args.eval_samples)
             where = {**origin, "noise_seed": noise_seed, "noise_scale": args.noise_scale}
         params = generate(ckpt, condition, noise_seed, args.noise_scale)
-        actor = load_flat_params(Actor(**ckpt["actor_args"], num_tasks=len(params)), params)
-        if embedding is not None:
-            result = evaluate(actor, [task] * len(params), len(task.goals), ckpt["eval_seed"], behavior=True)
-            returns, extra = result["returns"], {"success": torch.as_tensor(result["success"])}
-        else:
-            returns, extra = evaluate(actor, [task] * len(params), args.eval_episodes, ckpt["eval_seed"]), {}
-        files[key] = policy_file(task, ckpt["actor_args"], ckpt["layout"], params, returns, ckpt["eval_seed"], where, args,
-                                 **extra)  # fmt: skip
+        files[key] = generated_policy_file(task, ckpt, params, args.eval_episodes, where, args)
     return files
 
 

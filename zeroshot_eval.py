@@ -28,11 +28,11 @@ from common import (
     collection_files,
     evaluate,
     flatten_params,
-    get_suite,
     load_artifact,
     load_collection,
     load_flat_params,
     load_policies,
+    target_name,
     write_json_atomic,
 )
 
@@ -88,13 +88,6 @@ def success_stats(success: np.ndarray) -> dict:
     so its top-k can mix policies and is never lower than this one."""
     ranked = np.sort(success)[::-1]
     return {"avg": float(success.mean()), "top-5": float(ranked[:5].mean()), "top-10": float(ranked[:10].mean())}
-
-
-def target_name(task: Task) -> str:
-    """How a target is named in the table: a task id, or its parameters (a task at parameters of the user's choice)."""
-    if task.index is not None:
-        return str(task.index)
-    return "_".join(f"{n}={v:g}" for n, v in zip(get_suite(task.suite).param_names, task.params))
 
 
 def task_distance(suite: str, a: float, b: float) -> float:
