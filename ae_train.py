@@ -18,7 +18,9 @@ from common import (
     ParamAutoencoder,
     Task,
     check_args,
+    check_memory,
     check_output,
+    claim_output,
     collection_files,
     evaluate,
     fingerprint,
@@ -111,7 +113,12 @@ def validate(args: Args) -> dict:
     inputs = collection_files(args.data)
     check_output(WHO, "--out", args.out, inputs)
     check_output(WHO, "--out", f"{args.out}.state.pt", inputs)
-    return load_collection(args.data, WHO)
+    collection = load_collection(args.data, WHO)
+    num_params = next(iter(collection.values()))["params"].shape[1]  # the model: a linear map each way per token
+    check_memory(WHO, "--latent-dim", args.latent_dim, 16 * 2 * args.latent_dim * num_params)  # + grads, Adam's 2
+    check_memory(WHO, "--batch-size", args.batch_size, 16 * args.batch_size * (num_params + 2 * args.latent_dim))
+    claim_output(WHO, "--out", args.out)
+    return collection
 
 
 def main(args: Args) -> dict:

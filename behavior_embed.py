@@ -22,7 +22,9 @@ from torch.utils.tensorboard import SummaryWriter
 
 from common import (
     check_args,
+    check_memory,
     check_output,
+    claim_output,
     collection_files,
     fingerprint,
     get_suite,
@@ -170,6 +172,11 @@ def validate(args: Args) -> dict:
     inputs = collection_files(args.data)
     for name, path in outputs_of(args).items():
         check_output(WHO, f"--out ({name})", path, inputs)
+    some = next(iter(collection.values()))  # the networks' weights, with their gradients and Adam's two moments
+    traj, states = some["trajectory"].shape[-1], some["success_states"].shape[-1]
+    h, p, e = args.hidden, args.psi_hidden, args.embed_dim
+    check_memory(WHO, "--hidden", h, 16 * (traj * h + h * h + h * e + states * p + p * e + e * e))
+    claim_output(WHO, "--out", args.out)
     return collection
 
 

@@ -6,6 +6,7 @@
 # Stage scripts import this module and libraries, never each other.
 # Definitions follow ../shared/DESIGN.md (Prompt-DT / PEARL task definitions, 200-step episodes; MetaWorld v3
 # with Make-An-Agent's fixed goals, 500-step episodes).
+import atexit
 import dataclasses
 import hashlib
 import json
@@ -301,7 +302,8 @@ class Actor(nn.Module):
     def get_action(self, x):
         """Reparameterized sample, its log-probability, and the deterministic action tanh(mean)."""
         mean, log_std = self(x)
-        normal = torch.distributions.Normal(mean, log_std.exp())
+        # no argument validation: a diverged run's NaN reaches the stage's check, which stops it in one line
+        normal = torch.distributions.Normal(mean, log_std.exp(), validate_args=False)
         x_t = normal.rsample()
         y_t = torch.tanh(x_t)
         action = y_t * self.action_scale + self.action_bias
@@ -616,12 +618,18 @@ def flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
+SEED_MAX = 2**32 - 1  # numpy's seeds (torch takes any 64-bit integer)
+FOLDER_ARGS = ("runs_dir", "logs")  # arguments that name a folder to write in
+
+
 def check_args(
     who: str, args, at_least: dict = (), positive: tuple = (), non_negative: tuple = (), unit: tuple = (), coverage: tuple = ()
 ) -> None:
-    """One-line errors for numbers out of range: `at_least` {name: minimum} for counts, `positive` for
+    """One-line errors for arguments out of range: `at_least` {name: minimum} for counts, `positive` for
     rates that must be > 0, `non_negative` for weights that may be 0 (off), `unit` for fractions in [0, 1],
-    `coverage` for interval coverages in (0, 1)."""
+    `coverage` for interval coverages in (0, 1). Always: every float finite, every seed (seed, *_seed, *_seeds)
+    in 0..SEED_MAX, a folder argument (FOLDER_ARGS) a place where a folder can be written, and a number of episodes
+    one whose returns fit in memory."""
     for name, minimum in dict(at_least).items():
         if getattr(args, name) < minimum:
             raise SystemExit(f"{who}: {flag(name)} {getattr(args, name)}: expected an integer >= {minimum}")
@@ -637,6 +645,42 @@ def check_args(
     for name in coverage:
         if not 0 < getattr(args, name) < 1:
             raise SystemExit(f"{who}: {flag(name)} {getattr(args, name)}: expected a coverage in (0, 1), e.g. 0.95")
+    for name, value in vars(args).items():
+        if isinstance(value, float) and not math.isfinite(value):
+            raise SystemExit(f"{who}: {flag(name)} {value}: expected a finite number")
+        if name == "seed" or name.endswith(("_seed", "_seeds")):
+            for seed in value if isinstance(value, (tuple, list)) else [value]:
+                if seed is not None and not 0 <= seed <= SEED_MAX:
+                    raise SystemExit(f"{who}: {flag(name)} {seed}: expected a seed in 0..{SEED_MAX}")
+        if name in FOLDER_ARGS:
+            check_folder(who, flag(name), value)
+        if name.endswith("episodes") and isinstance(value, int):  # returns (float64) of up to 1024 policies at once
+            check_memory(who, flag(name), value, 8 * 1024 * value)
+
+
+def check_memory(who: str, arg: str, value, nbytes: float) -> None:
+    """Refuses, before any work, a size whose arrays (about `nbytes`) cannot fit in this machine's memory."""
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    if nbytes > total:
+        raise SystemExit(
+            f"{who}: {arg} {value}: needs about {nbytes / 2**30:,.0f} GiB, this machine has {total / 2**30:.0f} GiB"
+        )
+
+
+def check_folder(who: str, arg: str, path: str, shown: str = "") -> None:
+    """Refuses, before any work, a folder to write in that is a file, lies under one, or cannot be written (a
+    read-only place); the folders still missing are made later. `shown` names the path in the error (default: path)."""
+    folder = os.path.abspath(path)
+    while not os.path.exists(folder):  # the nearest existing folder is where the missing ones will be made
+        folder = os.path.dirname(folder)
+    if not os.path.isdir(folder):
+        raise SystemExit(f"{who}: {arg} {shown or path}: {folder} is a file, not a folder")
+    try:  # write a probe: permission bits alone do not tell (root, read-only mounts)
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".genhyper-probe-")
+        os.close(fd)
+        os.remove(probe)
+    except OSError as e:
+        raise SystemExit(f"{who}: {arg} {shown or path}: cannot write in {folder} ({e.strerror})")
 
 
 def check_output(who: str, arg: str, path: str, inputs: tuple = ()) -> None:
@@ -651,32 +695,29 @@ def check_output(who: str, arg: str, path: str, inputs: tuple = ()) -> None:
             raise SystemExit(
                 f"{who}: {arg} {path}: is one of this stage's inputs; it would be overwritten, choose another path"
             )
-    folder = os.path.dirname(os.path.abspath(path))
-    while not os.path.exists(folder):  # the nearest existing folder is where the missing ones will be made
-        folder = os.path.dirname(folder)
-    if not os.path.isdir(folder):
-        raise SystemExit(f"{who}: {arg} {path}: {folder} is a file, not a folder")
-    try:  # write a probe: permission bits alone do not tell (root, read-only mounts)
-        fd, probe = tempfile.mkstemp(dir=folder, prefix=".genhyper-probe-")
-        os.close(fd)
-        os.remove(probe)
-    except OSError as e:
-        raise SystemExit(f"{who}: {arg} {path}: cannot write in {folder} ({e.strerror})")
+    check_folder(who, arg, os.path.dirname(os.path.abspath(path)), path)
+
+
+def first_nonfinite(value, name: str = "") -> str | None:
+    """Where the first NaN or inf in `value` is (tensors and floats, in nested dicts and lists), None if nowhere."""
+    if isinstance(value, torch.Tensor):
+        return name if value.is_floating_point() and not torch.isfinite(value).all() else None
+    if isinstance(value, float):
+        return None if math.isfinite(value) else name
+    if isinstance(value, dict):
+        found = (first_nonfinite(item, f"{name}.{key}" if name else str(key)) for key, item in value.items())
+    elif isinstance(value, (list, tuple)):
+        found = (first_nonfinite(item, name) for item in value)
+    else:
+        return None
+    return next((where for where in found if where is not None), None)
 
 
 def check_finite(who: str, path: str, value, name: str = "") -> None:
     """Refuses NaN or inf anywhere in the tensors of `value` (nested dicts and lists too)."""
-    if isinstance(value, torch.Tensor):
-        if value.is_floating_point() and not torch.isfinite(value).all():
-            raise SystemExit(f"{who}: {path}: {name} holds NaN or inf values")
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            check_finite(who, path, item, f"{name}.{key}" if name else str(key))
-    elif isinstance(value, (list, tuple)):
-        for item in value:
-            check_finite(who, path, item, name)
-    elif isinstance(value, float) and not math.isfinite(value):
-        raise SystemExit(f"{who}: {path}: {name} holds NaN or inf values")
+    where = first_nonfinite(value, name)
+    if where is not None:
+        raise SystemExit(f"{who}: {path}: {where} holds NaN or inf values")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -686,7 +727,7 @@ def check_finite(who: str, path: str, value, name: str = "") -> None:
 def write_atomic(path: str, write, who: str = "genhyper") -> None:
     """`write(tmp)` writes the file to `path.tmp`, then it is renamed: a crash never leaves a half-written
     `path`. A failed write (full disk, permission) is one line naming the file, and leaves no `.tmp`."""
-    tmp = f"{path}.tmp"
+    tmp = f"{path}.{os.getpid()}.tmp"  # one per process: two runs writing one path never share a temporary file
     try:
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         write(tmp)
@@ -702,6 +743,35 @@ def write_atomic(path: str, write, who: str = "genhyper") -> None:
         raise SystemExit(f"{who}: {path}: could not write it ({reason}); nothing was written")
 
 
+def claim_output(who: str, arg: str, path: str) -> None:
+    """Refuses to start a run whose output another live run is writing (the same --out twice): the claim is
+    <path>.lock holding this process's id, dropped when the process ends; one left by a killed run is taken over."""
+    lock = f"{path}.lock"
+    os.makedirs(os.path.dirname(os.path.abspath(lock)), exist_ok=True)
+    for _ in range(2):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            try:
+                with open(lock) as f:
+                    pid = int(f.read().strip() or -1)
+                if pid != os.getpid():
+                    try:
+                        os.kill(pid, 0)  # raises ProcessLookupError when that run is gone
+                    except PermissionError:
+                        pass  # alive, another user's
+                    raise SystemExit(f"{who}: {arg} {path}: another run (process {pid}) is writing it; wait or stop it")
+                return  # this process claimed it already (a second main() in one process)
+            except (ProcessLookupError, ValueError, FileNotFoundError):
+                if os.path.exists(lock):
+                    os.remove(lock)  # a killed run's claim
+                continue
+        os.write(fd, str(os.getpid()).encode())
+        os.close(fd)
+        atexit.register(lambda: os.path.exists(lock) and os.remove(lock))
+        return
+
+
 def write_text_atomic(path: str, text: str, who: str = "genhyper") -> None:
     """A text file (JSON, a markdown table), atomically (write_atomic)."""
 
@@ -713,12 +783,17 @@ def write_text_atomic(path: str, text: str, who: str = "genhyper") -> None:
 
 
 def load_json(path: str, who: str, what: str):
-    """A JSON file another stage wrote (a table), or a one-line error naming it."""
+    """A JSON file another stage wrote (a table), or a one-line error naming it; strict, as written (no bare NaN)."""
+
+    def refuse(constant: str):
+        raise ValueError(f"holds a bare {constant}")
+
     try:
         with open(path) as f:
-            return json.load(f)
+            return json.load(f, parse_constant=refuse)
     except (OSError, ValueError) as e:
-        raise SystemExit(f"{who}: {path}: not a readable {what} ({type(e).__name__})")
+        detail = str(e) if str(e).startswith("holds a bare") else type(e).__name__
+        raise SystemExit(f"{who}: {path}: not a readable {what} ({detail})")
 
 
 def write_json_atomic(path: str, obj, who: str = "genhyper") -> None:
@@ -737,7 +812,10 @@ def write_json_atomic(path: str, obj, who: str = "genhyper") -> None:
 
 
 def save_atomic(obj: dict, path: str, who: str = "genhyper") -> None:
-    """torch.save of an artifact dict, atomically (write_atomic)."""
+    """torch.save of an artifact dict, atomically (write_atomic); one holding NaN or inf is refused, not written."""
+    where = first_nonfinite(obj)
+    if where is not None:
+        raise SystemExit(f"{who}: {path}: {where} holds NaN or inf values; not written (a file there stays as it was)")
     write_atomic(path, lambda tmp: torch.save(obj, tmp), who)
 
 
@@ -818,8 +896,8 @@ def load_policies(path: str, who: str) -> dict:
             f"{who}: {path}: returns {list(returns.shape)} / episode_returns {list(episodes.shape)} "
             f"do not match its {len(params)} policies"
         )
-    for name in ("params", "returns", "episode_returns"):
-        check_finite(who, path, data[name], name)
+    for name in ("params", "returns", "episode_returns", "success", "trajectory", "success_states"):  # MetaWorld's too
+        check_finite(who, path, data.get(name), name)
     return data
 
 
@@ -884,22 +962,22 @@ def fingerprint(paths) -> dict:
     return {os.path.abspath(p): [os.stat(p).st_size, os.stat(p).st_mtime_ns] for p in paths}
 
 
+def stop_if_diverged(who: str, step: int, values: dict, path: str) -> None:
+    """Stops a run whose `values` (losses, a state) hold NaN or inf, in one line naming the step; the resume state
+    at `path`, saved earlier from finite values, stays."""
+    where = first_nonfinite(values)
+    if where is not None:
+        kept = f"{path} keeps the last finite state" if os.path.exists(path) else "no resume state was saved before"
+        raise SystemExit(f"{who}: step {step}: {where} is NaN or inf, training diverged; stopped ({kept})")
+
+
 def save_training_state(path: str, args, step: int, stateful: dict, inputs: dict, who: str, **extra) -> None:
-    """Atomically saves every object's state_dict(), the RNG, the inputs' fingerprint, `extra` values and the step."""
-    save_atomic(
-        {
-            "kind": "training_state",
-            "version": 1,
-            "args": vars(args),
-            "inputs": inputs,
-            "step": step,
-            "rng": torch.get_rng_state(),
-            **{name: obj.state_dict() for name, obj in stateful.items()},
-            **extra,
-        },
-        path,
-        who,
-    )
+    """Atomically saves every object's state_dict(), the RNG, the inputs' fingerprint, `extra` values and the step.
+    A state holding NaN or inf (training diverged) stops the run instead; the last state saved stays on disk."""
+    state = {name: obj.state_dict() for name, obj in stateful.items()}
+    stop_if_diverged(who, step, {**state, **extra}, path)
+    head = {"kind": "training_state", "version": 1, "args": vars(args), "inputs": inputs, "step": step}
+    save_atomic({**head, "rng": torch.get_rng_state(), **state, **extra}, path, who)
 
 
 def resume_training_state(path: str, args, stateful: dict, inputs: dict, who: str) -> dict | None:

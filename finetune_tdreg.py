@@ -8,6 +8,7 @@
 # or another run of this script.  Writes: a policy file with the final actor, plus the evaluation
 # curve; a resume state <out>.state.pt while running. tools/plot_finetune.py turns several into Fig. 6.
 #   python finetune_tdreg.py --task-id 23 --policy artifacts/cv10_hyplatent_generated/task_23.pt --policy-index 0
+import copy
 import math
 import os
 import time
@@ -27,6 +28,7 @@ from common import (
     actor_layout,
     check_args,
     check_output,
+    claim_output,
     evaluate,
     fingerprint,
     flatten_params,
@@ -41,6 +43,7 @@ from common import (
     resume_training_state,
     save_atomic,
     save_training_state,
+    stop_if_diverged,
     task_index,
 )
 
@@ -90,6 +93,13 @@ class Args:
     critic_warmup: int = 0
     """updates after --learning-starts that train only the critics, the actor and temperature held as they start; the
     actor's ramp begins after them (0: none, the paper)"""
+    anchor_weight: float = 0.0
+    """weight of a pull toward the starting actor's deterministic actions on replay states, fading to 0 over the ramp
+    (0: off, the paper)"""
+    temperature_ramp: bool = False
+    """the entropy temperature learns at the actor's ramped rate (q_lr scaled alike), not at q_lr from the first update:
+    a near-deterministic start sits far below the target entropy, and at the full rate the temperature grows e-fold
+    every ~1k updates while the ramped actor cannot yet answer"""
     q_lr: float = 3e-4
     """critic learning rate (as sac_collect.py)"""
     lambda_td: float = 10.0
@@ -218,7 +228,7 @@ def sac_update(
 
     `batch` holds (K, B, .) tensors (obs, next_obs, actions, rewards, dones), `sac` the networks and
     optimizers by name, `log_alpha` (K,) the temperatures; `args` gives gamma, tau, policy_frequency,
-    target_network_frequency and autotune. `actor_penalty(batch, min_qf_pi)` -> ((K,) loss, logs) is
+    target_network_frequency and autotune. `actor_penalty(batch, min_qf_pi, step)` -> ((K,) loss, logs) is
     added to the actor loss (fine-tuning's TD regularizer, eq. 6); with `update_actor` False only the critics
     and their targets move (a critic warm-up). Adam is elementwise, so one
     optimizer over the stacked parameters is K independent optimizers: task k's update is its
@@ -246,7 +256,7 @@ def sac_update(
             min_qf_pi = torch.min(qf1(b_obs, pi), qf2(b_obs, pi))
             actor_loss = (alpha * log_pi.squeeze(-1) - min_qf_pi).mean(1)  # (K,)
             if actor_penalty is not None:
-                penalty, penalty_logs = actor_penalty(batch, min_qf_pi)
+                penalty, penalty_logs = actor_penalty(batch, min_qf_pi, step)
                 actor_loss = actor_loss + penalty
                 logs.update(penalty_logs)
             sac["actor_optimizer"].zero_grad()
@@ -282,14 +292,24 @@ def actor_lr(args, step: int) -> float:
     """
     if args.lr_ramp_steps == 0:
         return args.policy_lr
-    frac = min(max(step - args.learning_starts - args.critic_warmup, 0) / args.lr_ramp_steps, 1.0)
-    return args.lr_start * (args.policy_lr / args.lr_start) ** frac
+    return args.lr_start * (args.policy_lr / args.lr_start) ** ramp_fraction(args, step)
+
+
+def ramp_fraction(args, step: int) -> float:
+    """How far the ramp is at environment step `step`: 0 until args.learning_starts + args.critic_warmup, 1 after
+    args.lr_ramp_steps more steps (args.lr_ramp_steps > 0)."""
+    return min(max(step - args.learning_starts - args.critic_warmup, 0) / args.lr_ramp_steps, 1.0)
 
 
 def set_actor_lr(sac: dict, args, step: int) -> None:
-    """Sets the actor optimizer's rate to actor_lr(args, step)."""
+    """Sets the actor optimizer's rate to actor_lr(args, step); with args.temperature_ramp the temperature's rate
+    follows the same ramp (args.q_lr times the actor rate's fraction of args.policy_lr)."""
+    lr = actor_lr(args, step)
     for group in sac["actor_optimizer"].param_groups:
-        group["lr"] = actor_lr(args, step)
+        group["lr"] = lr
+    if args.temperature_ramp:
+        for group in sac["a_optimizer"].param_groups:
+            group["lr"] = args.q_lr * lr / args.policy_lr
 
 
 def td_error(actor, qf1_target, qf2_target, batch: list, min_qf_pi: torch.Tensor, gamma: float) -> torch.Tensor:
@@ -307,15 +327,26 @@ def td_error(actor, qf1_target, qf2_target, batch: list, min_qf_pi: torch.Tensor
     return b_rewards + gamma * (1 - b_dones) * min_qf_next - min_qf_pi
 
 
-def td_penalty(sac: dict, args):
-    """Eq. (6)'s actor term for sac_update's actor_penalty: args.lambda_td * 0.5 * E[delta^2] per task, and delta's
-    mean for the logs (> 0: the target sits above Q(s, pi(s))); None when args.lambda_td is 0."""
-    if args.lambda_td == 0:
+def actor_penalty(sac: dict, args, anchor: Actor | None = None):
+    """The terms fine-tuning adds to the actor loss, as sac_update's actor_penalty, per task with their logs: eq. (6)'s
+    args.lambda_td * 0.5 * E[delta^2] (logged: delta's mean, > 0 when the target sits above Q(s, pi(s))), and with
+    args.anchor_weight a pull toward the frozen `anchor` actor's deterministic actions on the replay states,
+    args.anchor_weight * (1 - ramp_fraction) * E||mu(s) - mu_anchor(s)||^2 (not in the paper: the start is held while
+    the actor's rate is small and released as the ramp ends). None when both are off."""
+    if args.lambda_td == 0 and args.anchor_weight == 0:
         return None
 
-    def penalty(batch: list, min_qf_pi: torch.Tensor):
-        delta = td_error(sac["actor"], sac["qf1_target"], sac["qf2_target"], batch, min_qf_pi, args.gamma)
-        return args.lambda_td * 0.5 * (delta**2).mean(1), {"td_error_mean": delta.detach().mean(1)}
+    def penalty(batch: list, min_qf_pi: torch.Tensor, step: int):
+        total, logs = torch.zeros_like(min_qf_pi[:, 0]), {}
+        if args.lambda_td:
+            delta = td_error(sac["actor"], sac["qf1_target"], sac["qf2_target"], batch, min_qf_pi, args.gamma)
+            total, logs["td_error_mean"] = total + args.lambda_td * 0.5 * (delta**2).mean(1), delta.detach().mean(1)
+        if args.anchor_weight:
+            with torch.no_grad():
+                target = anchor.act(batch[0])
+            gap = ((sac["actor"].act(batch[0]) - target) ** 2).sum(-1).mean(1)  # (K,)
+            total, logs["anchor_gap"] = total + args.anchor_weight * (1 - ramp_fraction(args, step)) * gap, gap.detach()
+        return total, logs
 
     return penalty
 
@@ -343,6 +374,10 @@ def check_lr_ramp(who: str, args) -> None:
     check_args(who, args, at_least={"lr_ramp_steps": 0}, positive=("lr_start",))
     if args.lr_start > args.policy_lr:
         raise SystemExit(f"{who}: --lr-start {args.lr_start}: expected 0 < lr-start <= --policy-lr {args.policy_lr}")
+    if args.temperature_ramp and not args.lr_ramp_steps:
+        raise SystemExit(f"{who}: --temperature-ramp: follows the actor's ramp, expected --lr-ramp-steps > 0")
+    if args.anchor_weight and not args.lr_ramp_steps:
+        raise SystemExit(f"{who}: --anchor-weight {args.anchor_weight}: fades over the ramp, expected --lr-ramp-steps > 0")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -356,8 +391,10 @@ def init_name(source: dict | None) -> str:
 def label_of(args: Args, init: str) -> str:
     """What a run is in a legend: the init and the fine-tuning ingredients that are on."""
     parts = [init] + (["TD reg"] if args.lambda_td > 0 else []) + (["lr ramp"] if args.lr_ramp_steps > 0 else [])
-    parts += ([f"critic warm-up {args.critic_warmup}"] if args.critic_warmup else []) + (
-        [f"alpha {args.alpha:g}"] if args.alpha != 0.2 else []
+    parts += [f"critic warm-up {args.critic_warmup}"] if args.critic_warmup else []
+    parts += ([f"alpha {args.alpha:g}"] if args.alpha != 0.2 else []) + ([] if args.autotune else ["alpha fixed"])
+    parts += ([f"anchor {args.anchor_weight:g}"] if args.anchor_weight else []) + (
+        ["temperature ramp"] if args.temperature_ramp else []
     )
     return " + ".join(parts)
 
@@ -367,6 +404,8 @@ def default_out(args: Args, init: str) -> str:
     ablation += (f"_warmup{args.critic_warmup}" if args.critic_warmup else "") + (
         f"_alpha{args.alpha:g}" if args.alpha != 0.2 else ""
     )
+    ablation += ("" if args.autotune else "_fixed") + (f"_anchor{args.anchor_weight:g}" if args.anchor_weight else "")
+    ablation += "_tramp" if args.temperature_ramp else ""
     return os.path.join(
         "artifacts",
         "finetune",
@@ -387,7 +426,11 @@ def validate(args: Args) -> tuple[dict | None, int, str]:
         args.alpha = 0.2 if args.init == "scratch" else 0.01
     check_sac_args(WHO, args)
     counts = dict.fromkeys(("eval_every", "eval_episodes", "state_every", "log_every"), 1)
-    check_args(WHO, args, at_least=counts, non_negative=("lambda_td",))
+    check_args(WHO, args, at_least=counts, non_negative=("lambda_td", "anchor_weight"))
+    if args.anchor_weight and args.init == "scratch":
+        raise SystemExit(
+            f"{WHO}: --anchor-weight {args.anchor_weight}: pulls toward a starting policy; --init scratch has none"
+        )
     check_lr_ramp(WHO, args)
     source, index = None, args.policy_index
     if args.init == "policy":
@@ -396,6 +439,7 @@ def validate(args: Args) -> tuple[dict | None, int, str]:
     inputs = [args.policy] if source is not None else []
     check_output(WHO, "--out", out, inputs)
     check_output(WHO, "--out", f"{out}.state.pt", inputs)
+    claim_output(WHO, "--out", out)
     return source, index, out
 
 
@@ -453,7 +497,8 @@ def main(args: Args) -> dict:
     uniform_warmup = args.warmup_actions == "uniform" or (args.warmup_actions == "auto" and args.init == "scratch")
     torch.manual_seed(args.seed)
 
-    penalty = td_penalty(sac, args)  # eq. (6) on the actor loss; None when --lambda-td is 0
+    anchor = copy.deepcopy(actor).requires_grad_(False) if args.anchor_weight else None  # the start, frozen
+    penalty = actor_penalty(sac, args, anchor)  # eq. (6) and the anchor on the actor loss; None when both are off
     # --- resume: a killed run continues from its last saved state ---
     stateful = {**sac, "buffer": rb}
     inputs = fingerprint([args.policy] if source is not None else [])
@@ -507,8 +552,9 @@ def main(args: Args) -> dict:
             actor_moves = global_step >= args.learning_starts + args.critic_warmup  # after the critic warm-up
             losses = sac_update(global_step, rb.sample(args.batch_size), sac, log_alpha, args, penalty, actor_moves)
             if global_step % 100 == 0:
+                stop_if_diverged(WHO, global_step, losses, state_path)
                 writer.add_scalar("losses/qf_loss", (losses["qf1_loss"] + losses["qf2_loss"]).item(), global_step)
-                for name in ("actor_loss", "td_error_mean"):  # mean delta > 0: the target sits above Q(s, pi(s))
+                for name in ("actor_loss", "td_error_mean", "anchor_gap"):  # mean delta > 0: the target above Q(s, pi(s))
                     if name in losses:  # the actor is updated every --policy-frequency steps
                         writer.add_scalar(f"losses/{name}", losses[name].item(), global_step)
                 writer.add_scalar("losses/alpha", log_alpha.exp().item(), global_step)

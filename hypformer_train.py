@@ -25,7 +25,9 @@ from common import (
     Task,
     check_args,
     check_finite,
+    check_memory,
     check_output,
+    claim_output,
     collection_files,
     embedding_rows,
     fingerprint,
@@ -230,6 +232,12 @@ def validate(args: Args) -> tuple[dict, dict, dict, dict, dict | None]:
     embedding = load_artifact(embedding_path, "behavior_embedding", ("tau_e", "train", "holdout", "params_digest"), who=WHO)
     if params_digest([collection[i]["params"] for i in sorted(collection)]) != embedding["params_digest"]:
         raise SystemExit(f"{WHO}: --embedding {embedding_path}: its checkpoints do not match the collection --data {data}")
+    check_finite(WHO, embedding_path, embedding["tau_e"], "tau_e")
+    check_finite(WHO, args.hyplatent, {"generator": hyplatent["generator"], "decoder": hyplatent["decoder"]})
+    cond_dim = hyplatent["generator_args"]["in_dim"] - hyplatent["noise_dim"]  # the tau_e width it was trained on
+    if {t.shape[-1] for t in embedding["tau_e"].values()} != {cond_dim}:
+        raise SystemExit(f"{WHO}: --embedding {embedding_path}: tau_e of other widths than the {cond_dim} "
+                         f"--hyplatent {args.hyplatent} was trained on")  # fmt: skip
     if saved and (saved["model_args"]["latent_dim"], saved["model_args"]["cond_dim"]) != (
         ae["latents"][0].numel(),
         embedding["tau_e"][hyplatent["train_task_ids"][0]].shape[-1],
@@ -240,6 +248,18 @@ def validate(args: Args) -> tuple[dict, dict, dict, dict, dict | None]:
     inputs = [args.hyplatent, ae_path, embedding_path, *collection_files(data), *([args.out] if saved else [])]
     for name, path in outputs_of(args, mtrl_targets(hyplatent, collection)).items():
         check_output(WHO, f"--out ({name})", path, inputs)
+    # sizes that must fit in memory: the model's weights (with gradients and Adam's moments), L generator samples per
+    # tau_e in a batch (and in an evaluation) through its activations, an evaluation's decoded policies, the bootstrap
+    latent, num_params = ae["latents"][0].numel(), next(iter(collection.values()))["params"].shape[1]
+    d, m = args.d_model, args.mlp_hidden
+    check_memory(WHO, "--d-model", f"{d} (with --mlp-hidden {m})", 16 * (d * (2 * latent + cond_dim + 4 * d + 2 * m)))
+    rows = max(args.batch_size, args.eval_samples)
+    check_memory(WHO, "--num-samples", args.num_samples, 4 * args.num_samples * rows * (latent + 8 * args.d_model))
+    check_memory(WHO, "--eval-samples", args.eval_samples, 16 * args.eval_samples * (num_params + latent))
+    check_memory(WHO, "--ci-reps", args.ci_reps, 16 * args.ci_reps * args.eval_samples * 2)
+    # a training run writes its checkpoint, an evaluation its policies (zeroshot_eval.py claims the table it writes)
+    policies = f"{os.path.splitext(args.table or args.out)[0]}_generated"
+    claim_output(WHO, "--table" if args.eval_only else "--out", policies if args.eval_only else args.out)
     return hyplatent, ae, embedding, collection, saved
 
 

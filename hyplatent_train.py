@@ -30,7 +30,9 @@ from common import (
     Task,
     check_args,
     check_finite,
+    check_memory,
     check_output,
+    claim_output,
     collection_files,
     embedding_rows,
     fingerprint,
@@ -210,6 +212,8 @@ def load_embedding(path: str, collection: dict, data: str) -> dict:
     """The behaviour embedding, checked against the collection it must describe checkpoint by checkpoint."""
     embedding = load_artifact(path, "behavior_embedding", ("tau_e", "train", "holdout", "seen_ids", "params_digest"), who=WHO)
     check_finite(WHO, path, embedding["tau_e"], "tau_e")
+    if len({t.shape[-1] for t in embedding["tau_e"].values()}) != 1:
+        raise SystemExit(f"{WHO}: --embedding {path}: its tau_e differ in width between tasks")
     if params_digest([collection[i]["params"] for i in sorted(collection)]) != embedding["params_digest"]:
         raise SystemExit(f"{WHO}: --embedding {path}: its checkpoints do not match the collection --data {data}")
     return embedding
@@ -316,6 +320,11 @@ def validate(args: Args) -> tuple[dict, dict, list, list, dict | None]:
             raise SystemExit(f"{WHO}: --test-task-ids {i}: is a training task; zero-shot needs held-out tasks")
         if i in collection:  # the goals it was collected on (MetaWorld)
             targets[-1] = Task.from_dict(collection[i]["task"])
+    names = [target_name(t) for t in targets]  # a target's table row and policy file are named by it
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        arg = "--params" if args.params else "--test-task-ids" if args.test_task_ids else "--train-task-ids"
+        raise SystemExit(f"{WHO}: {arg}: target {twice[0]} is asked twice (one table row and one file each); give it once")
     ae_ids = source["decoder_train_task_ids"] if args.eval_only else source["train_task_ids"]
     if (
         any(i not in collection for i in ae_ids)
@@ -325,6 +334,11 @@ def validate(args: Args) -> tuple[dict, dict, list, list, dict | None]:
     embedding, embedding_path = None, args.embedding or source.get("embedding", "")
     if condition == "behavior":
         embedding = load_embedding(embedding_path, collection, data)
+        width = next(iter(embedding["tau_e"].values())).shape[-1]
+        if args.eval_only and width != source["generator_args"]["in_dim"] - source["noise_dim"]:
+            raise SystemExit(
+                f"{WHO}: --embedding {embedding_path}: tau_e of width {width}, not what {args.out} was trained on"
+            )
         for i in train_ids:
             if i not in embedding["seen_ids"]:
                 raise SystemExit(f"{WHO}: --train-task-ids {i}: the embedding {embedding_path} was not trained on it")
@@ -332,6 +346,19 @@ def validate(args: Args) -> tuple[dict, dict, list, list, dict | None]:
     for name, path in outputs_of(args, targets, condition).items():
         if not (args.eval_only and name in ("checkpoint", "state")):
             check_output(WHO, "--table" if name == "table" and args.table else f"--out ({name})", path, inputs)
+    # sizes that must fit in memory: the generator with its gradients, Adam states and average (~5 copies, plus a
+    # batch of activations), and a target's generated policies (their latents, parameters and batched actor)
+    w = list(source["generator_args"]["widths"] if args.eval_only else args.generator_widths)
+    out = source["generator_args"]["out_dim"] if args.eval_only else source["latents"][0].numel()
+    if not args.eval_only:  # the U-Net's weights: in -> w0 ... -> w_last, back up to w0, then the head
+        size = noise_dim(args) * w[0] + 2 * sum(a * b for a, b in zip(w, w[1:])) + w[0] * out
+        check_memory(WHO, "--generator-widths", w, 4 * (5 * size + 4 * args.batch_size * sum(w)))
+    num_params = next(iter(collection.values()))["params"].shape[1]
+    check_memory(WHO, "--eval-samples", args.eval_samples, 4 * args.eval_samples * (4 * num_params + sum(w) + out))
+    check_memory(WHO, "--ci-reps", args.ci_reps, 16 * args.ci_reps * args.eval_samples * args.eval_episodes)  # its bootstrap
+    # a training run writes its checkpoint, an evaluation its policies (zeroshot_eval.py claims the table it writes)
+    policies = f"{os.path.splitext(args.table or args.out)[0]}_generated"
+    claim_output(WHO, "--table" if args.eval_only else "--out", policies if args.eval_only else args.out)
     return source, collection, train_ids, targets, embedding
 
 

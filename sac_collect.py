@@ -12,6 +12,7 @@
 # file's policy (a converged expert, say) instead of a random draw: experts in one basin by construction.
 #   python sac_collect.py --suite cheetah-vel --task-ids 0 4 8 --out data
 #   python sac_collect.py --suite metaworld --task-ids button-press drawer-close --scripted-steps 5000
+import copy
 import math
 import os
 import time
@@ -32,6 +33,7 @@ from common import (
     actor_layout,
     check_args,
     check_output,
+    claim_output,
     close_envs,
     evaluate,
     fingerprint,
@@ -48,6 +50,7 @@ from common import (
     resume_training_state,
     save_atomic,
     save_training_state,
+    stop_if_diverged,
     task_index,
     write_json_atomic,
 )
@@ -91,6 +94,13 @@ class Args:
     critic_warmup: int = 0
     """updates after --learning-starts that train only the critics, the actor and temperature held as they start; the
     actor's ramp begins after them (0: none, the paper)"""
+    anchor_weight: float = 0.0
+    """weight of a pull toward the starting actor's deterministic actions on replay states, fading to 0 over the ramp
+    (0: off, the paper)"""
+    temperature_ramp: bool = False
+    """the entropy temperature learns at the actor's ramped rate (q_lr scaled alike), not at q_lr from the first update:
+    a near-deterministic start sits far below the target entropy, and at the full rate the temperature grows e-fold
+    every ~1k updates while the ramped actor cannot yet answer"""
     lambda_td: float = 0.0
     """weight of fine-tuning's TD regularizer on the actor loss, eq. (6), as finetune_tdreg.py (0: off, plain SAC)"""
     hidden: int = 128
@@ -244,7 +254,7 @@ def sac_update(
 
     `batch` holds (K, B, .) tensors (obs, next_obs, actions, rewards, dones), `sac` the networks and
     optimizers by name, `log_alpha` (K,) the temperatures; `args` gives gamma, tau, policy_frequency,
-    target_network_frequency and autotune. `actor_penalty(batch, min_qf_pi)` -> ((K,) loss, logs) is
+    target_network_frequency and autotune. `actor_penalty(batch, min_qf_pi, step)` -> ((K,) loss, logs) is
     added to the actor loss (fine-tuning's TD regularizer, eq. 6); with `update_actor` False only the critics
     and their targets move (a critic warm-up). Adam is elementwise, so one
     optimizer over the stacked parameters is K independent optimizers: task k's update is its
@@ -272,7 +282,7 @@ def sac_update(
             min_qf_pi = torch.min(qf1(b_obs, pi), qf2(b_obs, pi))
             actor_loss = (alpha * log_pi.squeeze(-1) - min_qf_pi).mean(1)  # (K,)
             if actor_penalty is not None:
-                penalty, penalty_logs = actor_penalty(batch, min_qf_pi)
+                penalty, penalty_logs = actor_penalty(batch, min_qf_pi, step)
                 actor_loss = actor_loss + penalty
                 logs.update(penalty_logs)
             sac["actor_optimizer"].zero_grad()
@@ -308,14 +318,24 @@ def actor_lr(args, step: int) -> float:
     """
     if args.lr_ramp_steps == 0:
         return args.policy_lr
-    frac = min(max(step - args.learning_starts - args.critic_warmup, 0) / args.lr_ramp_steps, 1.0)
-    return args.lr_start * (args.policy_lr / args.lr_start) ** frac
+    return args.lr_start * (args.policy_lr / args.lr_start) ** ramp_fraction(args, step)
+
+
+def ramp_fraction(args, step: int) -> float:
+    """How far the ramp is at environment step `step`: 0 until args.learning_starts + args.critic_warmup, 1 after
+    args.lr_ramp_steps more steps (args.lr_ramp_steps > 0)."""
+    return min(max(step - args.learning_starts - args.critic_warmup, 0) / args.lr_ramp_steps, 1.0)
 
 
 def set_actor_lr(sac: dict, args, step: int) -> None:
-    """Sets the actor optimizer's rate to actor_lr(args, step)."""
+    """Sets the actor optimizer's rate to actor_lr(args, step); with args.temperature_ramp the temperature's rate
+    follows the same ramp (args.q_lr times the actor rate's fraction of args.policy_lr)."""
+    lr = actor_lr(args, step)
     for group in sac["actor_optimizer"].param_groups:
-        group["lr"] = actor_lr(args, step)
+        group["lr"] = lr
+    if args.temperature_ramp:
+        for group in sac["a_optimizer"].param_groups:
+            group["lr"] = args.q_lr * lr / args.policy_lr
 
 
 def td_error(actor, qf1_target, qf2_target, batch: list, min_qf_pi: torch.Tensor, gamma: float) -> torch.Tensor:
@@ -333,15 +353,26 @@ def td_error(actor, qf1_target, qf2_target, batch: list, min_qf_pi: torch.Tensor
     return b_rewards + gamma * (1 - b_dones) * min_qf_next - min_qf_pi
 
 
-def td_penalty(sac: dict, args):
-    """Eq. (6)'s actor term for sac_update's actor_penalty: args.lambda_td * 0.5 * E[delta^2] per task, and delta's
-    mean for the logs (> 0: the target sits above Q(s, pi(s))); None when args.lambda_td is 0."""
-    if args.lambda_td == 0:
+def actor_penalty(sac: dict, args, anchor: Actor | None = None):
+    """The terms fine-tuning adds to the actor loss, as sac_update's actor_penalty, per task with their logs: eq. (6)'s
+    args.lambda_td * 0.5 * E[delta^2] (logged: delta's mean, > 0 when the target sits above Q(s, pi(s))), and with
+    args.anchor_weight a pull toward the frozen `anchor` actor's deterministic actions on the replay states,
+    args.anchor_weight * (1 - ramp_fraction) * E||mu(s) - mu_anchor(s)||^2 (not in the paper: the start is held while
+    the actor's rate is small and released as the ramp ends). None when both are off."""
+    if args.lambda_td == 0 and args.anchor_weight == 0:
         return None
 
-    def penalty(batch: list, min_qf_pi: torch.Tensor):
-        delta = td_error(sac["actor"], sac["qf1_target"], sac["qf2_target"], batch, min_qf_pi, args.gamma)
-        return args.lambda_td * 0.5 * (delta**2).mean(1), {"td_error_mean": delta.detach().mean(1)}
+    def penalty(batch: list, min_qf_pi: torch.Tensor, step: int):
+        total, logs = torch.zeros_like(min_qf_pi[:, 0]), {}
+        if args.lambda_td:
+            delta = td_error(sac["actor"], sac["qf1_target"], sac["qf2_target"], batch, min_qf_pi, args.gamma)
+            total, logs["td_error_mean"] = total + args.lambda_td * 0.5 * (delta**2).mean(1), delta.detach().mean(1)
+        if args.anchor_weight:
+            with torch.no_grad():
+                target = anchor.act(batch[0])
+            gap = ((sac["actor"].act(batch[0]) - target) ** 2).sum(-1).mean(1)  # (K,)
+            total, logs["anchor_gap"] = total + args.anchor_weight * (1 - ramp_fraction(args, step)) * gap, gap.detach()
+        return total, logs
 
     return penalty
 
@@ -369,6 +400,10 @@ def check_lr_ramp(who: str, args) -> None:
     check_args(who, args, at_least={"lr_ramp_steps": 0}, positive=("lr_start",))
     if args.lr_start > args.policy_lr:
         raise SystemExit(f"{who}: --lr-start {args.lr_start}: expected 0 < lr-start <= --policy-lr {args.policy_lr}")
+    if args.temperature_ramp and not args.lr_ramp_steps:
+        raise SystemExit(f"{who}: --temperature-ramp: follows the actor's ramp, expected --lr-ramp-steps > 0")
+    if args.anchor_weight and not args.lr_ramp_steps:
+        raise SystemExit(f"{who}: --anchor-weight {args.anchor_weight}: fades over the ramp, expected --lr-ramp-steps > 0")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -418,6 +453,10 @@ def validate(args: Args) -> tuple[list, dict | None, int]:
         raise SystemExit(f"{WHO}: --lr-ramp-steps {args.lr_ramp_steps}: not with --compile (each new rate would recompile)")
     if args.compile and args.lambda_td:
         raise SystemExit(f"{WHO}: --lambda-td {args.lambda_td}: not with --compile (the TD term is not compiled)")
+    if args.anchor_weight and (args.compile or not args.init_from):
+        raise SystemExit(
+            f"{WHO}: --anchor-weight {args.anchor_weight}: needs --init-from (a start to pull toward), not --compile"
+        )
     if args.cudagraphs and not args.compile:
         raise SystemExit(f"{WHO}: --cudagraphs: needs --compile (the graph is captured by torch.compile)")
     if args.cudagraphs and not (args.cuda and torch.cuda.is_available()):
@@ -428,7 +467,7 @@ def validate(args: Args) -> tuple[list, dict | None, int]:
         WHO,
         args,
         at_least=dict.fromkeys(("save_every", "num_checkpoints", "eval_episodes", "state_every", "log_every"), 1),
-        non_negative=("scripted_steps", "scripted_noise", "lambda_td"),
+        non_negative=("scripted_steps", "scripted_noise", "lambda_td", "anchor_weight"),
         unit=("success_threshold",),
     )
     check_output(WHO, "--out", os.path.join(args.out, args.suite, f"task_{ids[0]:02d}.pt"))
@@ -487,6 +526,7 @@ def main(args: Args) -> dict:
             f"{WHO}: --init-from {args.init_from}: its actor {source['actor_args']} does not fit these tasks' actor "
             f"{actor_args} (--hidden, the suite's spaces)"
         )
+    claim_output(WHO, "--out", state_path)  # the tasks' files, their report and resume state: one run at a time
 
     # --- networks: one shared initialization for every task (one basin), or one per task ---
     torch.manual_seed(args.init_seed)
@@ -501,7 +541,8 @@ def main(args: Args) -> dict:
     if source is not None:  # one basin by construction: every task fine-tunes the same policy
         load_flat_params(actor, source["params"][init_index].to(device).expand(num_tasks, -1))
     set_actor_lr(sac, args, 0)
-    penalty = td_penalty(sac, args)  # eq. (6) on the actor loss; None when --lambda-td is 0
+    anchor = copy.deepcopy(actor).requires_grad_(False) if args.anchor_weight else None  # the start, frozen
+    penalty = actor_penalty(sac, args, anchor)  # eq. (6) and the anchor on the actor loss; None when both are off
     rb = ReplayBuffer(num_tasks, min(args.buffer_size, args.total_timesteps), obs_dim, act_dim, device)
     low, high = torch.tensor(action_low), torch.tensor(action_high)
     scripted = [scripted_policy(t) for t in tasks] if args.scripted_steps else []
@@ -573,9 +614,10 @@ def main(args: Args) -> dict:
                 update_time += time.time() - step_start
                 update_steps += 1
             if global_step % 100 == 0:
+                stop_if_diverged(WHO, global_step, losses, state_path)
                 alpha = log_alpha.detach().exp()
                 for k, w in enumerate(writers):
-                    for name in ("qf1_loss", "qf2_loss", "actor_loss", "td_error_mean"):
+                    for name in ("qf1_loss", "qf2_loss", "actor_loss", "td_error_mean", "anchor_gap"):
                         if name in losses:  # the actor is updated every --policy-frequency steps
                             w.add_scalar(f"losses/{name}", losses[name][k].item(), global_step)
                     w.add_scalar("losses/alpha", alpha[k].item(), global_step)

@@ -24,7 +24,9 @@ from common import (
     Actor,
     Task,
     check_args,
+    check_memory,
     check_output,
+    claim_output,
     collection_files,
     evaluate,
     flatten_params,
@@ -132,6 +134,9 @@ def validate(args: Args) -> tuple[dict, dict, dict, dict | None]:
                 if "success" not in p or "conditioning_checkpoints" not in p["origin"]:
                     raise SystemExit(f"{WHO}: a MetaWorld table needs each file's success and conditioning checkpoints")
     check_output(WHO, "--out", args.out, (*args.policies, source, embedding_path, *collection_files(data)))
+    scores = max(len(files) * p["episode_returns"].shape[1] for files in rows.values() for p in files[:1])
+    check_memory(WHO, "--ci-reps", args.ci_reps, 16 * args.ci_reps * max(scores, len(rows) * len(first)))
+    claim_output(WHO, "--out", args.out)
     return rows, ckpt, collection, embedding
 
 

@@ -1,7 +1,8 @@
 # Door-open behaviour clone (docs/experiments/door-open.md): MetaWorld's scripted door-open policy regressed into the
-# SAC actor, starting from another task's expert, and written as a policy file, so that sac_collect.py --init-from can
-# start SAC from a policy that already opens the door. Rollouts: the scripted policy on every goal, its actions
-# executed with Gaussian noise (so the states cover small mistakes), labelled with its clean actions.
+# SAC actor, starting from another task's expert (without --init: from a fresh seeded actor, so no collection is
+# needed), and written as a policy file, so that sac_collect.py --init-from can start SAC from a policy that already
+# opens the door. Rollouts: the scripted policy on every goal, its actions executed with Gaussian noise (so the states
+# cover small mistakes), labelled with its clean actions.
 #   python experiments/door_open_clone.py --init data/metaworld/task_02.pt --out door_open_clone.pt
 import os
 import sys
@@ -33,8 +34,11 @@ WHO = "door_open_clone"
 
 @dataclass
 class Args:
-    init: str = "data/metaworld/task_02.pt"
-    """policy file whose best policy the clone starts from (a MetaWorld expert: drawer-open's in the record)"""
+    init: str = ""
+    """policy file whose best policy the clone starts from (a MetaWorld expert: drawer-open's in the record's first
+    probes); empty: a fresh actor of --hidden units seeded by --seed"""
+    hidden: int = 128
+    """hidden units of the fresh actor (without --init)"""
     out: str = "artifacts/door_open_clone.pt"
     """where the clone is written (a policy file of one policy for door-open)"""
     episodes: int = 10
@@ -52,14 +56,23 @@ class Args:
 
 
 def main(args: Args) -> dict:
-    check_args(WHO, args, at_least={"episodes": 1, "steps": 1, "batch_size": 1, "seed": 0}, positive=("lr",),
+    check_args(WHO, args, at_least={"episodes": 1, "steps": 1, "batch_size": 1, "seed": 0, "hidden": 1}, positive=("lr",),
                non_negative=("action_noise",))  # fmt: skip
-    source, index = load_start_policy(args.init, -1, "metaworld", WHO, "--init", "--init")
-    check_output(WHO, "--out", args.out, (args.init,))
     task = get_task("metaworld", "door-open")
+    if args.init:
+        source, index = load_start_policy(args.init, -1, "metaworld", WHO, "--init", "--init")
+    check_output(WHO, "--out", args.out, (args.init,) if args.init else ())
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
     scripted, env = metaworld.policies.SawyerDoorOpenV3Policy(), make_env(task)
+    if args.init:
+        actor_args, eval_seed = source["actor_args"], source["eval_seed"]
+        actor = load_flat_params(Actor(**actor_args), source["params"][index])
+    else:  # the collector's actor for this task, and its evaluation seed
+        space = env.action_space
+        actor_args = {"obs_dim": env.observation_space.shape[0], "act_dim": space.shape[0],
+                      "hidden": args.hidden, "action_low": space.low.tolist(), "action_high": space.high.tolist()}  # fmt: skip
+        actor, eval_seed, index = Actor(**actor_args), 10_000, -1
     states, labels = [], []
     for ep in range(args.episodes):
         obs, _ = env.reset(options={"goal": ep % len(task.goals)})
@@ -73,7 +86,6 @@ def main(args: Args) -> dict:
             done = terminated or truncated
     env.close()
     x, y = torch.tensor(np.array(states), dtype=torch.float32), torch.tensor(np.array(labels), dtype=torch.float32)
-    actor = load_flat_params(Actor(**source["actor_args"]), source["params"][index])
     optimizer = torch.optim.Adam(actor.parameters(), lr=args.lr)
     for step in range(1, args.steps + 1):  # the deterministic action tanh(mean) regressed onto the scripted one
         idx = torch.randint(0, len(x), (args.batch_size,))
@@ -83,11 +95,12 @@ def main(args: Args) -> dict:
         optimizer.step()
         if step % 1000 == 0:
             print(f"{WHO}: step {step}/{args.steps} | MSE {loss.item():.4f}", flush=True)
-    result = evaluate(actor, [task], len(task.goals), source["eval_seed"], behavior=True)
+    result = evaluate(actor, [task], len(task.goals), eval_seed, behavior=True)
     print(f"{WHO}: success per goal {result['success'][0].tolist()}, returns {np.round(result['returns'][0], 1).tolist()}")
-    origin = {"stage": WHO, "init": os.path.abspath(args.init), "init_index": index, "pairs": len(x), "seed": args.seed}
-    save_atomic(policy_file(task, source["actor_args"], actor_layout(actor), flatten_params(actor)[None],
-                            result["returns"], source["eval_seed"], origin, args), args.out, WHO)  # fmt: skip
+    origin = {"stage": WHO, "init": os.path.abspath(args.init) if args.init else "", "init_index": index, "pairs": len(x),
+              "seed": args.seed}  # fmt: skip
+    save_atomic(policy_file(task, actor_args, actor_layout(actor), flatten_params(actor)[None], result["returns"],
+                            eval_seed, origin, args), args.out, WHO)  # fmt: skip
     return {"success": result["success"][0].tolist(), "returns": result["returns"][0].tolist()}
 
 

@@ -240,7 +240,67 @@ def test_check_args_names_the_flag_and_the_range():
         common.check_args("t", args, unit=("gamma",))
     with pytest.raises(SystemExit, match=r"^t: --gamma 1.5: expected a coverage in \(0, 1\), e.g. 0.95$"):
         common.check_args("t", args, coverage=("gamma",))
-    common.check_args("t", args, at_least={"ok": 3})
+    common.check_args("t", SimpleNamespace(ok=3, lr=1e-3, seed=0, goal_seeds=(720, 2**32 - 1)), at_least={"ok": 3})
+    for name, value, message in [("lr", float("inf"), "--lr inf: expected a finite number"),
+                                 ("seed", -1, "--seed -1: expected a seed in 0..4294967295"),
+                                 ("init_seed", 2**64, "--init-seed 18446744073709551616: expected a seed in 0..4294967295"),
+                                 ("goal_seeds", (720, -5), "--goal-seeds -5: expected a seed in 0..4294967295"),
+                                 ("eval_episodes", 10**12, "--eval-episodes 1000000000000: needs about .* GiB, this machine "
+                                  "has .* GiB")]:  # fmt: skip
+        with pytest.raises(SystemExit, match=f"^t: {message}$"):
+            common.check_args("t", SimpleNamespace(**{name: value}), positive=("lr",) if name == "lr" else ())
+
+
+def test_a_folder_argument_must_be_a_writable_folder(tmp_path):
+    from types import SimpleNamespace
+
+    (tmp_path / "a_file").write_text("x")
+    with pytest.raises(SystemExit, match=f"^t: --runs-dir {tmp_path}/a_file: {tmp_path}/a_file is a file, not a folder$"):
+        common.check_args("t", SimpleNamespace(runs_dir=str(tmp_path / "a_file")))
+    with pytest.raises(SystemExit, match="^t: --logs /proc/genhyper/logs: cannot write in /proc"):
+        common.check_args("t", SimpleNamespace(logs="/proc/genhyper/logs"))
+    common.check_args("t", SimpleNamespace(runs_dir=str(tmp_path / "runs" / "deeper")))
+    assert not (tmp_path / "runs").exists(), "a check must not create folders"
+
+
+def test_two_runs_cannot_write_one_output(tmp_path):
+    """A live run's claim refuses a second run; a killed run's claim is taken over; the claiming process may claim again."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "out.pt"
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        (tmp_path / "out.pt.lock").write_text(str(other.pid))
+        with pytest.raises(SystemExit, match=f"^t: --out {out}: another run \\(process {other.pid}\\) is writing it"):
+            common.claim_output("t", "--out", str(out))
+    finally:
+        other.kill()
+        other.wait()
+    common.claim_output("t", "--out", str(out))  # that run is gone: its claim is taken over
+    assert (tmp_path / "out.pt.lock").read_text() == str(os.getpid())
+    common.claim_output("t", "--out", str(out))
+
+
+def test_nan_is_never_written_and_stops_training(tmp_path):
+    from types import SimpleNamespace
+
+    path = tmp_path / "a.pt"
+    common.save_atomic({"kind": "x", "w": torch.ones(2)}, str(path))
+    before = path.read_bytes()
+    with pytest.raises(SystemExit, match=r"^t: .*a.pt: w holds NaN or inf values; not written"):
+        common.save_atomic({"kind": "x", "w": torch.tensor([1.0, float("nan")])}, str(path), "t")
+    assert path.read_bytes() == before and os.listdir(tmp_path) == ["a.pt"]
+    model, state = torch.nn.Linear(2, 1), str(tmp_path / "state.pt")
+    common.save_training_state(state, SimpleNamespace(lr=1.0), 10, {"model": model}, {}, "t")
+    saved = open(state, "rb").read()
+    with torch.no_grad():
+        model.bias.fill_(float("inf"))
+    with pytest.raises(
+        SystemExit, match=f"^t: step 20: model.bias is NaN or inf, training diverged; stopped \\({state} keeps"
+    ):
+        common.save_training_state(state, SimpleNamespace(lr=1.0), 20, {"model": model}, {}, "t")
+    assert open(state, "rb").read() == saved
 
 
 def test_check_output_refuses_unusable_paths_before_work(tmp_path):
@@ -320,7 +380,7 @@ def test_policy_file_round_trip_and_checks(tmp_path):
         ("e.pt", {k: v for k, v in data.items() if k != "origin"}, r"lacks fields \['origin'\]"),
     ]
     for name, content, message in cases:
-        save_atomic(content, str(tmp_path / name))
+        torch.save(content, str(tmp_path / name))  # planted: save_atomic would refuse the NaN ones
         with pytest.raises(SystemExit, match=message):
             common.load_policies(str(tmp_path / name), "t")
 

@@ -1,6 +1,7 @@
 """finetune_tdreg.py and plot_finetune.py: the ramp, eq. (6)'s TD term, one SAC with the collector, every start,
 the zero-shot start, resume, the figure, bad input."""
 
+import copy
 import inspect
 import json
 import math
@@ -61,7 +62,7 @@ def test_td_term_is_eq6_and_changes_only_the_actor_update():
              torch.tensor([[0.0] * 7 + [1.0]])]  # fmt: skip
     after, deltas = {}, []
 
-    def td_regularizer(b, min_qf_pi):  # as finetune_tdreg.main builds it, lambda_td = 1
+    def td_regularizer(b, min_qf_pi, step):  # as finetune_tdreg.main builds it, lambda_td = 1
         delta = td_error(sac["actor"], sac["qf1_target"], sac["qf2_target"], b, min_qf_pi, sac_args.gamma)
         deltas.append((delta.detach(), min_qf_pi.detach()))
         return 0.5 * (delta**2).mean(1), {"td_error_mean": delta.detach().mean(1)}
@@ -259,7 +260,7 @@ def test_bad_input_fails_in_one_line_before_any_env_step(chain, tmp_path, run):
     data = dict(load_policies(policy, "test"))
     save_atomic({**data, "task": get_task("ant-dir", 7).to_dict()}, str(tmp_path / "ant.pt"))
     save_atomic({**data, "actor_args": {**data["actor_args"], "obs_dim": 27}}, str(tmp_path / "wide.pt"))
-    save_atomic({**data, "params": data["params"] * float("nan")}, str(tmp_path / "nan.pt"))
+    torch.save({**data, "params": data["params"] * float("nan")}, str(tmp_path / "nan.pt"))  # planted
     before = open(policy, "rb").read()
     cases = [
         (dict(policy=str(tmp_path / "ant.pt")), "--policy .*ant.pt: is for suite 'ant-dir', not --suite 'cheetah-vel'"),
@@ -289,8 +290,8 @@ def test_bad_input_fails_in_one_line_before_any_env_step(chain, tmp_path, run):
     assert open(policy, "rb").read() == before
 
 
-SAC_PIECES = ("SoftQNetwork", "ReplayBuffer", "build_sac", "sac_update", "actor_lr", "set_actor_lr", "td_error",
-              "td_penalty", "check_sac_args", "check_lr_ramp")  # fmt: skip
+SAC_PIECES = ("SoftQNetwork", "ReplayBuffer", "build_sac", "sac_update", "actor_lr", "ramp_fraction", "set_actor_lr",
+              "td_error", "actor_penalty", "check_sac_args", "check_lr_ramp")  # fmt: skip
 
 
 def test_the_collector_and_fine_tuning_keep_one_sac():
@@ -303,12 +304,13 @@ def test_the_two_sac_updates_step_for_step():
     """The collector's update and fine-tuning's, TD term and ramp on, from one init on one stream of batches: equal."""
     args = SimpleNamespace(hidden=16, policy_lr=3e-4, q_lr=3e-4, alpha=0.2, autotune=True, gamma=0.99, tau=0.005,
                            policy_frequency=2, target_network_frequency=2, lambda_td=10.0, lr_start=3e-6,
-                           lr_ramp_steps=4, learning_starts=0, critic_warmup=0)  # fmt: skip
+                           lr_ramp_steps=4, learning_starts=0, critic_warmup=0, temperature_ramp=True,
+                           anchor_weight=1.0)  # fmt: skip
     params = []
     for stage in (sac_collect, finetune_tdreg):
         torch.manual_seed(0)
         sac, log_alpha = stage.build_sac(Actor(5, 2, 16, num_tasks=2), 5, 2, args, num_tasks=2)
-        penalty = stage.td_penalty(sac, args)
+        penalty = stage.actor_penalty(sac, args, copy.deepcopy(sac["actor"]).requires_grad_(False))
         for step in range(6):
             stage.set_actor_lr(sac, args, step)
             batch = [torch.randn(2, 8, 5), torch.randn(2, 8, 5), torch.rand(2, 8, 2) * 2 - 1, torch.randn(2, 8),
@@ -317,3 +319,50 @@ def test_the_two_sac_updates_step_for_step():
         params.append(torch.cat([p.detach().flatten() for net in sac.values() if isinstance(net, torch.nn.Module)
                                  for p in net.parameters()] + [log_alpha.detach()]))  # fmt: skip
     assert torch.equal(params[0], params[1]) and not torch.equal(params[0], torch.zeros_like(params[0]))
+
+
+def test_the_temperature_ramp_slows_the_temperature_with_the_actor():
+    """--temperature-ramp: the temperature's rate is q_lr times the actor rate's fraction of policy_lr; off: q_lr."""
+    args = SimpleNamespace(hidden=16, policy_lr=3e-4, q_lr=1e-3, alpha=0.01, autotune=True, lr_start=3e-6,
+                           lr_ramp_steps=100, learning_starts=10, critic_warmup=0, temperature_ramp=True)  # fmt: skip
+    sac, _ = finetune_tdreg.build_sac(Actor(5, 2, 16), 5, 2, args)
+    rates = []
+    for step in (0, 60, 110, 500):
+        finetune_tdreg.set_actor_lr(sac, args, step)
+        rates.append((sac["actor_optimizer"].param_groups[0]["lr"], sac["a_optimizer"].param_groups[0]["lr"]))
+    assert rates[0] == pytest.approx((3e-6, 1e-5)) and rates[1] == pytest.approx((3e-5, 1e-4))
+    assert rates[2] == rates[3] == pytest.approx((3e-4, 1e-3))
+    args.temperature_ramp = False
+    sac, _ = finetune_tdreg.build_sac(Actor(5, 2, 16), 5, 2, args)
+    finetune_tdreg.set_actor_lr(sac, args, 0)
+    assert sac["actor_optimizer"].param_groups[0]["lr"] == pytest.approx(3e-6)
+    assert sac["a_optimizer"].param_groups[0]["lr"] == pytest.approx(1e-3)  # the paper's: the full rate from the start
+    args.temperature_ramp, args.lr_ramp_steps = True, 0
+    with pytest.raises(SystemExit, match="--temperature-ramp: follows the actor's ramp, expected --lr-ramp-steps > 0"):
+        finetune_tdreg.check_lr_ramp("finetune_tdreg", args)
+
+
+def test_the_anchor_pulls_toward_the_start_and_fades_with_the_ramp():
+    """--anchor-weight: w * (1 - ramp fraction) * E||mu(s) - mu_start(s)||^2 per task, logged as anchor_gap; gone once
+    the ramp ends, and refused without a ramp or a start."""
+    args = SimpleNamespace(lambda_td=0.0, anchor_weight=2.0, lr_ramp_steps=100, learning_starts=10, critic_warmup=0,
+                           gamma=0.99)  # fmt: skip
+    torch.manual_seed(0)
+    actor = Actor(5, 2, 16, num_tasks=2)
+    anchor = copy.deepcopy(actor).requires_grad_(False)
+    with torch.no_grad():
+        actor.fc_mean.bias.add_(0.3)  # the actor has moved from its start
+    penalty = finetune_tdreg.actor_penalty({"actor": actor}, args, anchor)
+    batch = [torch.randn(2, 8, 5)] + [None] * 4
+    gap = ((actor.act(batch[0]) - anchor.act(batch[0])) ** 2).sum(-1).mean(1)
+    total, logs = penalty(batch, torch.zeros(2, 8), 10)  # the ramp's first step: the full weight
+    assert torch.allclose(total, 2.0 * gap) and torch.allclose(logs["anchor_gap"], gap) and (gap > 0).all()
+    total.sum().backward()
+    assert actor.fc_mean.bias.grad.abs().sum() > 0 and anchor.fc_mean.bias.grad is None
+    assert torch.allclose(penalty(batch, torch.zeros(2, 8), 60)[0], gap.detach())  # half way: half the weight
+    assert torch.equal(penalty(batch, torch.zeros(2, 8), 110)[0], torch.zeros(2))  # after the ramp: off
+    args.anchor_weight = 0.0
+    assert finetune_tdreg.actor_penalty({"actor": actor}, args, None) is None
+    bad = SimpleNamespace(lr_ramp_steps=0, lr_start=3e-6, policy_lr=3e-4, temperature_ramp=False, anchor_weight=1.0)
+    with pytest.raises(SystemExit, match="--anchor-weight 1.0: fades over the ramp, expected --lr-ramp-steps > 0"):
+        finetune_tdreg.check_lr_ramp("finetune_tdreg", bad)

@@ -230,6 +230,16 @@ def test_bad_metaworld_input_fails_before_work(tmp_path, mw_chain):
     save_atomic(fake_policies("cheetah-vel", 3), str(mixed / "task_03.pt"))
     proc = run_script("behavior_embed.py", "--data", str(mixed), "--out", "e.pt", cwd=tmp_path, check=False)
     one_line_error(proc, "mixes suites")
+    broken = tmp_path / "broken"  # behaviour pieces with an inf in them: refused as the parameters would be
+    broken.mkdir()
+    for name in ("task_00.pt", "task_05.pt"):
+        data = load_policies(str(tmp / "data" / "metaworld" / name), "test")
+        torch.save({**data, "trajectory": data["trajectory"] * (float("inf") if name == "task_05.pt" else 1)}, broken / name)
+    proc = run_script("behavior_embed.py", "--data", str(broken), "--out", "e.pt", cwd=tmp_path, check=False)
+    one_line_error(proc, "task_05.pt: trajectory holds NaN or inf values")
+    argv = f"--data {tmp}/data/metaworld --out e.pt --hidden 1000000000 --holdout-every 2".split()
+    one_line_error(run_script("behavior_embed.py", *argv, cwd=tmp_path, check=False), "--hidden 1000000000: needs about")
+    assert not (tmp_path / "e.pt").exists()
 
     other = tmp_path / "other"  # the seen tasks as the autoencoder saw them, the unseen ones one checkpoint short
     other.mkdir()
@@ -405,9 +415,39 @@ def test_hypformer_refuses_bad_input(mw_chain, chain, tmp_path):
         save_atomic({**data, **{f: data[f][:3] for f in fields}}, str(other / f"task_{i:02d}.pt"))
     run_script("behavior_embed.py", "--data", str(other), "--out", "other_embed.pt", "--epochs", "1", "--holdout-every", "2",
                "--hidden", "8", cwd=tmp_path)  # fmt: skip
+    embedding = torch.load(str(tmp / "artifacts" / "embed.pt"), weights_only=True)
+    nan_tau = {**embedding["tau_e"], 0: embedding["tau_e"][0] * float("nan")}
+    torch.save({**embedding, "tau_e": nan_tau}, str(tmp_path / "nan_embed.pt"))  # planted: save_atomic refuses NaN
+    narrow = {i: t[:, :-1] for i, t in embedding["tau_e"].items()}
+    torch.save({**embedding, "tau_e": narrow}, str(tmp_path / "narrow_embed.pt"))
+    hyplatent = torch.load(str(tmp / "artifacts" / "hl.pt"), weights_only=True)
+    first = next(iter(hyplatent["generator"]))
+    torch.save({**hyplatent, "generator": {**hyplatent["generator"], first: hyplatent["generator"][first] * float("nan")}},
+               str(tmp_path / "nan_hl.pt"))  # fmt: skip
+    hl = f"--hyplatent {tmp}/artifacts/hl.pt"
+    cases += [
+        (f"{hl} --embedding {tmp_path}/nan_embed.pt", "nan_embed.pt: tau_e.0 holds NaN or inf values"),
+        (f"{hl} --embedding {tmp_path}/narrow_embed.pt", "tau_e of other widths than the"),
+        (f"--hyplatent {tmp_path}/nan_hl.pt", f"nan_hl.pt: generator.{first} holds NaN or inf values"),
+        (f"{hl} --num-samples 1000000000", "--num-samples 1000000000: needs about"),
+        (f"{hl} --d-model 1000000000 --nhead 1", "--d-model 1000000000 (with --mlp-hidden 512): needs about"),
+        (f"{hl} --ci-reps 100000000000000", "--ci-reps 100000000000000: needs about"),
+        (f"{hl} --lr inf", "--lr inf: expected a finite number"),
+        (f"{hl} --seed -1", "--seed -1: expected a seed in 0..4294967295"),
+    ]
+    data = str(tmp / "data" / "metaworld")
+    before = {name: open(os.path.join(data, name), "rb").read() for name in os.listdir(data)}
     for argv, message in cases:
         one_line_error(run_script("hypformer_train.py", *argv.split(), "--out", "hf.pt", cwd=tmp_path, check=False), message)
     assert not (tmp_path / "hf.pt").exists()
+    # a table whose policy folder would be the collection itself: refused before any work, the collection untouched
+    copy = tmp_path / "c_generated"
+    copy.mkdir()
+    for name, content in before.items():
+        (copy / name).write_bytes(content)
+    argv = f"{hl} --data {copy} --table {tmp_path}/c.json --out hf.pt".split()
+    one_line_error(run_script("hypformer_train.py", *argv, cwd=tmp_path, check=False), "is one of this stage's inputs")
+    assert {name: (copy / name).read_bytes() for name in before} == before
 
 
 def test_token_sweep_figure(hf_run, mw_chain, tmp_path):
@@ -426,6 +466,19 @@ def test_token_sweep_figure(hf_run, mw_chain, tmp_path):
     (tmp_path / "l16_eval.json").write_text(json.dumps({**table, "num_samples": 16, "trained_num_samples": 8}))
     moved = run_script("tools/plot_tokens.py", str(out / "hf_mtrl.json"), "l16_eval.json", cwd=tmp_path, check=False)
     one_line_error(moved, "evaluated at L = 16, trained at L = 8")
+    seen = table["overall"]["seen"]  # a table whose interval is null (what the writer stores for a non-finite mean)
+    nulled = {
+        **table,
+        "num_samples": 4,
+        "trained_num_samples": 4,
+        "overall": {**table["overall"], "seen": {**seen, "w/ HypFormer": {**seen["w/ HypFormer"], "avg ci": None}}},
+    }
+    (tmp_path / "l4.json").write_text(json.dumps(nulled))  # fmt: skip
+    proc = run_script("tools/plot_tokens.py", "l4.json", str(out / "hf_mtrl.json"), "--out", "tokens4.png", cwd=tmp_path)
+    assert "L = 4, 8" in proc.stdout
+    mtrl = run_script("tools/plot_zeroshot.py", str(tmp / "artifacts" / "hl_mtrl.json"), "--out", "z.png", cwd=tmp_path,
+                      check=False)  # fmt: skip
+    one_line_error(mtrl, "its targets have no task parameters to plot against (an MTRL table?")
 
 
 def test_evaluation_in_groups_reuses_environments_without_changing_a_number():

@@ -351,9 +351,13 @@ def test_fan_out_over_jobs_gathers_one_collection(tmp_path, run):
     assert len(glob.glob(str(tmp_path / "logs" / "*_result.pkl"))) == 2
     for argv, message in [
         ("--task-ids 1 --cluster local -- --hidden 16", "name the shared collection folder after `--`"),
-        ("--task-ids 40 --cluster local -- --out other", "would refuse: --task-ids 40: outside suite"),
+        ("--task-ids 40 --cluster local -- --out other", "--task-ids 40: outside suite 'cheetah-vel'"),
         ("--task-ids 1 --cluster local -- --out data", "data/cheetah-vel/task_00.pt has actor hidden=16, not --hidden 128"),
         ("--task-ids 1 --tasks-per-job 0 --cluster local -- --out data", "--tasks-per-job 0: expected an integer >= 1"),
+        ("--task-ids 1 door-open --cluster local -- --suite metaworld --out x", "expected distinct tasks of metaworld"),
+        ("--task-ids 1 2 --cluster local -- --out=x --task_ids=3", "--task_ids=3: the launcher sets it"),
+        ("--task-ids 1 --cluster local -- --out x --bogus 3", "refuse: Unrecognized options; Unrecognized options: --bogus"),
+        ("--task-ids 1 --logs data/cheetah-vel/task_00.pt -- --out x", "task_00.pt is a file, not a folder"),
     ]:  # fmt: skip
         one_line_error(run("tools/launch_collect.py", *argv.split(), cwd=tmp_path, check=False), "launch_collect: ", message)
     written = sorted(os.listdir(tmp_path / "data" / "cheetah-vel"))  # one report per job, nothing half-written

@@ -368,6 +368,8 @@ def test_zeroshot_eval_scores_generated_policy_files_by_hand(chain, tmp_path, ru
     one_line_error(run("zeroshot_eval.py", files[0], str(tmp_path / "task_07.pt"), cwd=tmp_path, check=False),
                    "one generator per table")  # fmt: skip
     one_line_error(run("zeroshot_eval.py", files[0], files[0], cwd=tmp_path, check=False), "repeat")
+    proc = run("zeroshot_eval.py", *files, "--ci-reps", str(10**13), cwd=tmp_path, check=False)
+    one_line_error(proc, "--ci-reps 10000000000000: needs about")
     assert not (tmp_path / "artifacts").exists()  # nothing written by a refusal
 
 
@@ -542,11 +544,18 @@ def test_recipes_compare_on_the_same_targets(chain, tmp_path):
     gap = real["overall"]["generated"] - real["overall"]["nearest expert"]
     assert f"| {gap:+.1f} |" in rows["default"]
     assert (tmp_path / "cmp" / "held_out.md").read_text() == markdown + "\n"
+    unknown = {**real, "overall": {**real["overall"], "generated": None}}  # a non-finite mean, as the writers store it
+    unknown["overall_ci"] = {**real["overall_ci"], "generated": None}
+    (tmp_path / "hyplatent_unknown_zeroshot.json").write_text(json.dumps(unknown))
+    rows = compare_recipes.main(compare_recipes.Args(tables=(str(tmp_path / "hyplatent_unknown_zeroshot.json"),)))
+    assert "| unknown | n/a [no interval] |" in rows and rows.splitlines()[-1].endswith("| n/a | no |")
+    (tmp_path / "bare_nan.json").write_text(json.dumps(real).replace(str(real["overall"]["generated"]), "NaN"))
     other = {**real, "targets": ["velocity=0.3"]}
     (tmp_path / "other.json").write_text(json.dumps(other))
     for tables, message in [
         ((paths[0], str(tmp_path / "other.json")), r"other.json: scored on targets \['velocity=0.3'\]"),
         ((str(tmp / "artifacts" / "hl.pt"),), "hl.pt: not a readable zero-shot JSON"),
+        ((str(tmp_path / "bare_nan.json"),), r"bare_nan.json: not a readable zero-shot JSON \(holds a bare NaN\)"),
         ((), "tables: expected at least one zero-shot JSON file"),
     ]:
         with pytest.raises(SystemExit, match=message):
@@ -591,6 +600,9 @@ def test_ae_train_bad_input(chain, tmp_path, run):
         (dict(eval_episodes=0), "--eval-episodes 0: expected an integer >= 1"),
         (dict(lr=-1e-3), "--lr -0.001: expected a number > 0"),
         (dict(input_noise=2.0), r"--input-noise 2.0: expected a number in \[0, 1\]"),
+        (dict(latent_dim=10**10), "--latent-dim 10000000000: needs about .* GiB, this machine has"),
+        (dict(batch_size=10**13), "--batch-size 10000000000000: needs about"),
+        (dict(seed=-3), "--seed -3: expected a seed in 0..4294967295"),
     ]
     for override, message in cases:
         args = {"data": data, "out": str(tmp_path / "ae.pt"), "runs_dir": str(tmp_path / "runs"), **override}
@@ -612,11 +624,11 @@ def test_non_finite_collection_is_refused(chain, tmp_path, damage, message):
     folder.mkdir()
     for name in ("task_00.pt", "task_04.pt"):
         data = dict(load_policies(str(tmp / "data" / "cheetah-vel" / name), "test"))
-        save_atomic(damage(data) if name == "task_00.pt" else data, str(folder / name))
+        torch.save(damage(data) if name == "task_00.pt" else data, str(folder / name))  # planted: save_atomic refuses NaN
     with pytest.raises(SystemExit, match=message):
         ae_train.main(ae_train.Args(data=str(folder), out=str(tmp_path / "ae.pt")))
     ae = dict(load_artifact(str(tmp / "artifacts" / "ae.pt"), "autoencoder"))  # the same damage downstream
-    save_atomic({**ae, "latents": ae["latents"] * float("nan")}, str(tmp_path / "nan_ae.pt"))
+    torch.save({**ae, "latents": ae["latents"] * float("nan")}, str(tmp_path / "nan_ae.pt"))  # planted
     with pytest.raises(SystemExit, match="nan_ae.pt: latents holds NaN or inf"):
         hyplatent_train.main(hyplatent_train.Args(ae=str(tmp_path / "nan_ae.pt"), out=str(tmp_path / "hl.pt")))
     assert not (tmp_path / "ae.pt").exists() and not (tmp_path / "hl.pt").exists()
@@ -670,6 +682,13 @@ def test_hyplatent_bad_input(chain, tmp_path, run):
         (dict(condition_noise=-0.1), "--condition-noise -0.1: expected a number >= 0"),
         (dict(ema_decay=1.0), r"--ema-decay 1.0: expected a number in \[0, 1\)"),
         (dict(data=str(tmp_path)), "--data .*: no task files"),
+        (dict(test_task_ids=(7, 7)), "--test-task-ids: target 7 is asked twice"),
+        (dict(params=(1.3, 1.3000001)), "--params: target velocity=1.3 is asked twice"),  # one name, one file
+        (dict(eval_samples=10**9), "--eval-samples 1000000000: needs about .* GiB, this machine has"),
+        (dict(generator_widths=(10**9, 16)), r"--generator-widths \[1000000000, 16\]: needs about .* GiB"),
+        (dict(lr=float("inf")), "--lr inf: expected a finite number"),
+        (dict(seed=2**32), "--seed 4294967296: expected a seed in 0..4294967295"),
+        (dict(runs_dir=str(ae_path)), "--runs-dir .*ae.pt: .*ae.pt is a file, not a folder"),
     ]
     for override, message in cases:
         args = {"ae": str(ae_path), "out": str(tmp_path / "hl.pt"), "runs_dir": str(tmp_path / "runs"), **override}

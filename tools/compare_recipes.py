@@ -54,6 +54,16 @@ def recipe_name(path: str) -> str:
     return stem.removeprefix("hyplatent_")
 
 
+def number(x) -> str:
+    """A table's number; null (a non-finite mean, as the writers store it) reads n/a."""
+    return "n/a" if x is None else f"{x:.1f}"
+
+
+def interval(ci) -> str:
+    """[low, high], or [no interval] where the writer stored none (null: too few samples or a non-finite mean)."""
+    return "[no interval]" if not ci or None in ci else f"[{ci[0]:.1f}, {ci[1]:.1f}]"
+
+
 def main(args: Args) -> str:
     tables = validate(args)
     columns = [c for c in COLUMNS if all(c in t["overall"] for t in tables)]
@@ -63,10 +73,11 @@ def main(args: Args) -> str:
         "|" + "---|" * (len(columns) + 3),
     ]
     for path, t in zip(args.tables, tables):
-        cells = [f"{t['overall'][c]:.1f} [{t['overall_ci'][c][0]:.1f}, {t['overall_ci'][c][1]:.1f}]" for c in columns]
-        gap = t["overall"]["generated"] - t["overall"]["nearest expert"]
+        cells = [f"{number(t['overall'][c])} {interval(t['overall_ci'][c])}" for c in columns]
+        generated, nearest = t["overall"]["generated"], t["overall"]["nearest expert"]
+        gap = "n/a" if None in (generated, nearest) else f"{generated - nearest:+.1f}"
         apart = "yes" if t["distinguishable"] else "no"  # hyplatent_train's verdict: the two intervals do not overlap
-        lines.append(f"| {recipe_name(path)} | " + " | ".join(cells) + f" | {gap:+.1f} | {apart} |")
+        lines.append(f"| {recipe_name(path)} | " + " | ".join(cells) + f" | {gap} | {apart} |")
     markdown = "\n".join(lines)
     print(markdown)
     if args.out:

@@ -13,6 +13,9 @@ from typing import Literal
 import submitit
 import tyro
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # common.py, at the top level
+from common import check_args, task_index  # noqa: E402
+
 WHO = "launch_collect"
 COLLECT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "sac_collect.py")
 
@@ -47,28 +50,44 @@ def collect(task_ids: list, collect_args: list) -> str:
         [sys.executable, COLLECT, "--task-ids", *map(str, task_ids), *collect_args], capture_output=True, text=True
     )
     if proc.returncode != 0:
-        raise RuntimeError(f"sac_collect.py --task-ids {task_ids} exited {proc.returncode}: {proc.stderr.strip()[-2000:]}")
+        raise RuntimeError(f"sac_collect.py --task-ids {task_ids} exited {proc.returncode}: {reason(proc.stderr)}")
     return proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else ""
+
+
+def reason(stderr: str) -> str:
+    """Why a sac_collect.py command refused, in one line: its own one-line error, or the text inside tyro's box."""
+    lines = [line.strip(" \u2502\u256d\u256e\u2570\u256f\u2500") for line in stderr.strip().splitlines()]
+    own = [line for line in lines if line.startswith("sac_collect:")]
+    return own[-1] if own else "; ".join(line for line in lines if line)[:300] or "no message"
 
 
 def validate(args: Args, collect_args: list) -> list:
     """One-line errors before anything is submitted; returns the groups of task ids, one per job."""
-    if not args.task_ids or len(set(args.task_ids)) != len(args.task_ids):
-        raise SystemExit(f"{WHO}: --task-ids {list(args.task_ids)}: expected distinct task ids")
-    for name in ("tasks_per_job", "timeout_min", "cpus_per_task"):
-        if getattr(args, name) < 1:
-            raise SystemExit(f"{WHO}: --{name.replace('_', '-')} {getattr(args, name)}: expected an integer >= 1")
-    if "--task-ids" in collect_args:
-        raise SystemExit(f"{WHO}: give the tasks as --task-ids before `--`, not to sac_collect.py after it")
-    if "--out" not in collect_args:
+    check_args(WHO, args, at_least=dict.fromkeys(("tasks_per_job", "timeout_min", "cpus_per_task"), 1))
+    flags = {a.split("=")[0].replace("_", "-"): i for i, a in enumerate(collect_args) if a.startswith("--")}
+    for name in ("--task-ids", "--check-only"):
+        if name in flags:
+            raise SystemExit(
+                f"{WHO}: {collect_args[flags[name]]}: the launcher sets it; give the tasks as --task-ids before `--`"
+            )
+    if "--out" not in flags:
         raise SystemExit(f"{WHO}: name the shared collection folder after `--` (-- --out FOLDER) so every job writes into it")
+    suite, at = "cheetah-vel", flags.get("--suite")  # sac_collect.py's default suite, or the one after `--`
+    if at is not None:
+        suite = collect_args[at].partition("=")[2] if "=" in collect_args[at] else " ".join(collect_args[at + 1 : at + 2])
+    try:
+        ids = [task_index(suite, i) for i in args.task_ids]  # an id and a MetaWorld name of one task are one task
+    except SystemExit as e:
+        raise SystemExit(f"{WHO}: {e}")
+    if not ids or len(set(ids)) != len(ids):
+        raise SystemExit(f"{WHO}: --task-ids {list(args.task_ids)}: expected distinct tasks of {suite}")
     # sac_collect.py's own checks, on every group, before any job is submitted
     groups = [list(args.task_ids[i : i + args.tasks_per_job]) for i in range(0, len(args.task_ids), args.tasks_per_job)]
     for group in groups:
         cmd = [sys.executable, COLLECT, "--task-ids", *map(str, group), *collect_args, "--check-only"]
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode != 0:
-            raise SystemExit(f"{WHO}: sac_collect.py would refuse: {proc.stderr.strip().splitlines()[-1]}")
+            raise SystemExit(f"{WHO}: sac_collect.py would refuse: {reason(proc.stderr)}")
     return groups
 
 

@@ -58,8 +58,9 @@ def main(args: Args) -> str:
     tables = validate(args)
     rows = [t["overall"][args.group] for t in tables]
     with_former = [100 * r["w/ HypFormer"]["avg"] for r in rows]
-    low = [w - 100 * r["w/ HypFormer"]["avg ci"][0] for w, r in zip(with_former, rows)]
-    high = [100 * r["w/ HypFormer"]["avg ci"][1] - w for w, r in zip(with_former, rows)]
+    ci = [r["w/ HypFormer"].get("avg ci") or [None, None] for r in rows]  # null: no interval, drawn without a bar
+    low = [0.0 if c[0] is None else w - 100 * c[0] for w, c in zip(with_former, ci)]
+    high = [0.0 if c[1] is None else 100 * c[1] - w for w, c in zip(with_former, ci)]
     fig, ax = plt.subplots(figsize=(5.5, 3.6))
     labels = [str(t["num_samples"]) for t in tables]
     ax.bar(labels, with_former, yerr=[low, high], color="tab:blue", capsize=3, label="w/ HypFormer")

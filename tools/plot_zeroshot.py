@@ -47,6 +47,10 @@ def validate(args: Args) -> list:
             raise SystemExit(
                 f"{WHO}: {path}: not a zero-shot table of hyplatent_train.py (suite, train_task_ids, targets, per_task)"
             )
+        if any(not isinstance(table["per_task"].get(k), dict) or not table["per_task"][k].get("params")
+               for k in table["targets"]):  # fmt: skip
+            raise SystemExit(f"{WHO}: {path}: its targets have no task parameters to plot against (an MTRL table? "
+                             "tools/plot_tokens.py draws those)")  # fmt: skip
         if tables and (table["suite"], table["train_task_ids"]) != (tables[0]["suite"], tables[0]["train_task_ids"]):
             raise SystemExit(
                 f"{WHO}: {path}: from another generator ({table['suite']}, training tasks {table['train_task_ids']})"
