@@ -145,7 +145,7 @@ def main(args: Args) -> dict:
     state_path = f"{args.out}.state.pt"
     state = resume_training_state(state_path, args, {"model": model, "optimizer": optimizer}, inputs, WHO)
     start_step, run_name = (
-        (state["step"], state["run_name"]) if state else (0, f"{suite_name}__ae_train__{args.seed}__{int(time.time())}")
+        (state["step"], state["run_name"]) if state else (0, f"{suite_name}__ae_train__{args.seed}__{time.time_ns()}")
     )
     writer = SummaryWriter(os.path.join(args.runs_dir, run_name), purge_step=start_step or None)
 

@@ -210,7 +210,7 @@ def train(args: Args, collection: dict, splits: dict, seen: list) -> tuple[Behav
     inputs = fingerprint(collection_files(args.data))
     state = resume_training_state(state_path, args, stateful, inputs, WHO)
     start, run_name = (
-        (state["step"], state["run_name"]) if state else (0, f"metaworld__behavior_embed__{args.seed}__{int(time.time())}")
+        (state["step"], state["run_name"]) if state else (0, f"metaworld__behavior_embed__{args.seed}__{time.time_ns()}")
     )
     writer = SummaryWriter(os.path.join(args.runs_dir, run_name), purge_step=start or None)
     print(f"{WHO}: {len(seen)} seen tasks, {len(x)} training pairs, batch {args.batch_size}")

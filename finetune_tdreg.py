@@ -504,7 +504,7 @@ def main(args: Args) -> dict:
     inputs = fingerprint([args.policy] if source is not None else [])
     state = resume_training_state(state_path, args, stateful, inputs, WHO)
     start_step, curve = 0, {"steps": [], "returns": [], "actor_lr": []}
-    run_name = f"{args.suite}__finetune_tdreg__task{task.index:02d}__{init}__{args.seed}__{int(time.time())}"
+    run_name = f"{args.suite}__finetune_tdreg__task{task.index:02d}__{init}__{args.seed}__{time.time_ns()}"
     if state is not None:
         with torch.no_grad():
             log_alpha.copy_(state["log_alpha"])

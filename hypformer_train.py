@@ -317,7 +317,7 @@ def train(args: Args, hyplatent: dict, ae: dict, collection: dict, embedding: di
     inputs = fingerprint([args.hyplatent, *source_paths(args, hyplatent)[:2]])
     state = resume_training_state(state_path, args, stateful, inputs, WHO)
     start, run_name = (
-        (state["step"], state["run_name"]) if state else (0, f"metaworld__hypformer__{args.seed}__{int(time.time())}")
+        (state["step"], state["run_name"]) if state else (0, f"metaworld__hypformer__{args.seed}__{time.time_ns()}")
     )
     writer = SummaryWriter(os.path.join(args.runs_dir, run_name), purge_step=start or None)
     print(f"{WHO}: {len(seen)} seen tasks, {len(z_all)} (tau_e, Z_gt) pairs, L = {args.num_samples} generator samples each")

@@ -468,7 +468,7 @@ def train(args: Args, ae: dict, collection: dict, train_ids: list, embedding: di
                          + ([args.embedding] if embedding else []))  # fmt: skip
     state = resume_training_state(state_path, args, stateful, inputs, WHO)
     start_it, run_name = (
-        (state["step"], state["run_name"]) if state else (0, f"{suite}__hyplatent__{args.seed}__{int(time.time())}")
+        (state["step"], state["run_name"]) if state else (0, f"{suite}__hyplatent__{args.seed}__{time.time_ns()}")
     )
     writer = SummaryWriter(os.path.join(args.runs_dir, run_name), purge_step=start_it or None)
     print(

@@ -559,7 +559,7 @@ def main(args: Args) -> dict:
     # kept[k]: task k's checkpoints so far, each {"step", "params", "episode_returns"} (+ MetaWorld's success and
     # behaviour pieces); steps_to_success[k]: step of the evaluation that first met --success-threshold (-1: not yet)
     start_step, kept, steps_to_success = 0, [[] for _ in tasks], [-1] * num_tasks
-    run_name = f"{args.suite}__sac_collect__{args.seed}__{int(time.time())}"
+    run_name = f"{args.suite}__sac_collect__{args.seed}__{time.time_ns()}"
     if state is not None:
         with torch.no_grad():
             log_alpha.copy_(state["log_alpha"])
@@ -642,6 +642,7 @@ def main(args: Args) -> dict:
                     if args.keep == "successful" and success < args.success_threshold:
                         continue  # a later checkpoint that fails its goals is not an expert
                 ckpt = {"step": step, "params": params[k].clone(), "episode_returns": torch.tensor(returns[k]).float()}
+                ckpt["alpha"] = log_alpha[k].detach().exp().cpu()  # its temperature, where a fine-tuning may start it
                 if suite.has_success:
                     for name in ("success", "first_success", "trajectory", "success_states"):
                         ckpt[name] = torch.as_tensor(result[name][k])
@@ -707,6 +708,8 @@ def main(args: Args) -> dict:
             return_second_half=second,
         )
         extra = {"steps": torch.tensor([c["step"] for c in ckpts])}
+        if all("alpha" in c for c in ckpts):  # (a run resumed from a state of an older build has none)
+            extra["alpha"] = torch.stack([c["alpha"] for c in ckpts])
         if suite.has_success:
             extra.update({name: torch.stack([c[name] for c in ckpts]) for name in ("success", "first_success")})
             extra.update({name: torch.stack([c[name] for c in ckpts]) for name in ("trajectory", "success_states")})

@@ -241,6 +241,9 @@ def test_collect_kill_resume_and_artifact(tmp_path):
         assert data["steps"].tolist() == [300, 400, 500, 600, 700, 800, 900]
         assert data["returns"].shape == (7,) and data["episode_returns"].shape == (7, 2)
         assert (
+            data["alpha"].shape == (7,) and (data["alpha"] > 0).all() and data["alpha"][-1] != 0.2
+        )  # learned, per checkpoint
+        assert (
             data["args"]["total_timesteps"] == 1000
             and data["actor_args"]["obs_dim"] == 17
             and data["actor_args"]["act_dim"] == 6
