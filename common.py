@@ -725,7 +725,7 @@ def check_finite(who: str, path: str, value, name: str = "") -> None:
 # every stage writes and reads them, so writing and checking them is one code
 # ----------------------------------------------------------------------------------------------
 def write_atomic(path: str, write, who: str = "genhyper") -> None:
-    """`write(tmp)` writes the file to `path.tmp`, then it is renamed: a crash never leaves a half-written
+    """`write(tmp)` writes the file to `path.<pid>.tmp`, then it is renamed: a crash never leaves a half-written
     `path`. A failed write (full disk, permission) is one line naming the file, and leaves no `.tmp`."""
     tmp = f"{path}.{os.getpid()}.tmp"  # one per process: two runs writing one path never share a temporary file
     try:
@@ -977,7 +977,8 @@ def save_training_state(path: str, args, step: int, stateful: dict, inputs: dict
     state = {name: obj.state_dict() for name, obj in stateful.items()}
     stop_if_diverged(who, step, {**state, **extra}, path)
     head = {"kind": "training_state", "version": 1, "args": vars(args), "inputs": inputs, "step": step}
-    save_atomic({**head, "rng": torch.get_rng_state(), **state, **extra}, path, who)
+    state = {**head, "rng": torch.get_rng_state(), **state, **extra}  # checked above: write_atomic, not a second scan
+    write_atomic(path, lambda tmp: torch.save(state, tmp), who)
 
 
 def resume_training_state(path: str, args, stateful: dict, inputs: dict, who: str) -> dict | None:

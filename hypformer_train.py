@@ -166,6 +166,11 @@ def losses(z_pred: torch.Tensor, residue_pred: torch.Tensor, z_gt: torch.Tensor)
 # ----------------------------------------------------------------------------------------------
 # Inputs: the HypLatent checkpoint, its autoencoder, embedding and collection, checked before any training
 # ----------------------------------------------------------------------------------------------
+def policy_folder(args: Args) -> str:
+    """Where the policies generated with HypFormer go: beside a named --table, else beside --out."""
+    return f"{os.path.splitext(args.table or args.out)[0]}_generated"
+
+
 def outputs_of(args: Args, task_ids: list = ()) -> dict:
     """Every file this run writes, by what it is: per target task its policies with HypFormer (<stem>_generated/) and
     without (<stem>_generated_without_hypformer/); a named --table keeps them and the figure beside it, and
@@ -173,8 +178,8 @@ def outputs_of(args: Args, task_ids: list = ()) -> dict:
     stem = os.path.splitext(args.table or args.out)[0]
     files = {"table": args.table or f"{stem}_mtrl.json", "figure": f"{stem}_pca.png"}
     for i in task_ids:
-        files[f"w/ HypFormer {i}"] = os.path.join(f"{stem}_generated", f"task_{i:02d}.pt")
-        files[f"w/o HypFormer {i}"] = os.path.join(f"{stem}_generated_without_hypformer", f"task_{i:02d}.pt")
+        files[f"w/ HypFormer {i}"] = os.path.join(policy_folder(args), f"task_{i:02d}.pt")
+        files[f"w/o HypFormer {i}"] = os.path.join(f"{policy_folder(args)}_without_hypformer", f"task_{i:02d}.pt")
     return files if args.eval_only else {"checkpoint": args.out, "state": f"{args.out}.state.pt", **files}
 
 
@@ -258,8 +263,7 @@ def validate(args: Args) -> tuple[dict, dict, dict, dict, dict | None]:
     check_memory(WHO, "--eval-samples", args.eval_samples, 16 * args.eval_samples * (num_params + latent))
     check_memory(WHO, "--ci-reps", args.ci_reps, 16 * args.ci_reps * args.eval_samples * 2)
     # a training run writes its checkpoint, an evaluation its policies (zeroshot_eval.py claims the table it writes)
-    policies = f"{os.path.splitext(args.table or args.out)[0]}_generated"
-    claim_output(WHO, "--table" if args.eval_only else "--out", policies if args.eval_only else args.out)
+    claim_output(WHO, "--table" if args.eval_only else "--out", policy_folder(args) if args.eval_only else args.out)
     return hyplatent, ae, embedding, collection, saved
 
 

@@ -190,16 +190,20 @@ def noise_dim(args: Args) -> int:
 # ----------------------------------------------------------------------------------------------
 # Inputs: every argument, input file and output path checked before any training
 # ----------------------------------------------------------------------------------------------
+def policy_folder(args: Args) -> str:
+    """Where the generated policy files go: beside a named --table, else beside --out."""
+    return f"{os.path.splitext(args.table or args.out)[0]}_generated"
+
+
 def outputs_of(args: Args, targets: list, condition: str) -> dict:
     """Every file this run writes, by what it is."""
     stem = os.path.splitext(args.out)[0]
     table = f"{stem}_zeroshot_params.json" if args.params else f"{stem}_zeroshot.json"  # a sweep keeps Table I's file
     table = args.table or (f"{stem}_mtrl.json" if condition == "behavior" else table)
     files = {"checkpoint": args.out, "state": f"{args.out}.state.pt", "table": table}
-    folder = f"{os.path.splitext(args.table)[0] if args.table else stem}_generated"  # a named table keeps its policies
     for task in targets:
         name = f"task_{task.index:02d}" if task.index is not None else target_name(task).replace("=", "_")
-        files[f"policies {target_name(task)}"] = os.path.join(folder, f"{name}.pt")
+        files[f"policies {target_name(task)}"] = os.path.join(policy_folder(args), f"{name}.pt")
     return files
 
 
@@ -357,8 +361,7 @@ def validate(args: Args) -> tuple[dict, dict, list, list, dict | None]:
     check_memory(WHO, "--eval-samples", args.eval_samples, 4 * args.eval_samples * (4 * num_params + sum(w) + out))
     check_memory(WHO, "--ci-reps", args.ci_reps, 16 * args.ci_reps * args.eval_samples * args.eval_episodes)  # its bootstrap
     # a training run writes its checkpoint, an evaluation its policies (zeroshot_eval.py claims the table it writes)
-    policies = f"{os.path.splitext(args.table or args.out)[0]}_generated"
-    claim_output(WHO, "--table" if args.eval_only else "--out", policies if args.eval_only else args.out)
+    claim_output(WHO, "--table" if args.eval_only else "--out", policy_folder(args) if args.eval_only else args.out)
     return source, collection, train_ids, targets, embedding
 
 
