@@ -57,6 +57,8 @@ for stage in $STAGES; do
         probe clone_fresh_recipe_anchor100_fixed --init-from "$RUNS/clone_fresh.pt" $RECIPE --anchor-weight 100 --no-autotune
         probe clone_fresh_recipe_anchor100_tramp --init-from "$RUNS/clone_fresh.pt" $RECIPE --anchor-weight 100 \
             --temperature-ramp
+        once "$RUNS/spread.md" experiments/door_open_spread.py "$RUNS/clone_fresh.pt" \
+            "$RUNS"/clone_fresh_recipe_anchor100_{fixed,tramp}/metaworld/task_01.pt --out "$RUNS/spread.md"
         ;;
     long)
         # SAC from scratch for 1M steps (public SAC curves first succeed on door-open between 100k and 700k steps),

@@ -524,3 +524,25 @@ def test_the_metaworld_experiment_scripts_run_on_the_tiny_chain(mw_chain, hf_run
                       "--out", "clone.pt", "--episodes", "2", "--steps", "300", cwd=tmp_path)  # fmt: skip
     clone = load_policies(str(tmp_path / "clone.pt"), "test")
     assert clone["task"]["name"] == "door-open" and clone["params"].shape[0] == 1 and "success per goal" in proc.stdout
+
+
+def test_door_open_spread_measures_the_distance_from_the_clone(tmp_path):
+    """experiments/door_open_spread.py: each probe's kept steps, returns and parameter distances from the clone."""
+    import door_open_spread
+
+    clone = fake_policies("cheetah-vel", 1, num=1)  # the script reads only parameters, returns and steps
+    save_atomic(clone, str(tmp_path / "clone.pt"))
+    moved = clone["params"].repeat(2, 1)
+    moved[0, 0] += 3.0
+    moved[1, :4] += 1.0  # distance 2
+    returns = torch.tensor([[5.0], [7.0]])
+    save_atomic({**clone, "params": moved, "returns": returns[:, 0], "episode_returns": returns,
+                 "steps": torch.tensor([30, 32])}, str(tmp_path / "task_01.pt"))  # fmt: skip
+    rows = door_open_spread.main(door_open_spread.Args(str(tmp_path / "clone.pt"), (str(tmp_path / "task_01.pt"),),
+                                                       out=str(tmp_path / "spread.md")))  # fmt: skip
+    assert rows == [f"| {tmp_path / 'task_01.pt'} | [30, 32] | 5.0-7.0 | 2.00-3.00 |"]
+    assert (tmp_path / "spread.md").read_text().splitlines()[-1] == rows[0]
+    other = fake_policies("cheetah-vel", 1, num=1, hidden=16)
+    save_atomic(other, str(tmp_path / "other.pt"))
+    with pytest.raises(SystemExit, match="other.pt: another actor layout than the clone"):
+        door_open_spread.main(door_open_spread.Args(str(tmp_path / "clone.pt"), (str(tmp_path / "other.pt"),)))
