@@ -954,7 +954,7 @@ def load_collection(folder: str, who: str, arg: str = "--data") -> dict:
 # Resumable training: a killed run started again with the same arguments and inputs continues where
 # it stopped; every training stage resumes by the same rules
 # ----------------------------------------------------------------------------------------------
-PLUMBING_ARGS = ("log_every", "state_every", "runs_dir")  # a resumed run may change these
+PLUMBING_ARGS = ("log_every", "state_every", "runs_dir", "env_workers", "eval_workers")  # a resumed run may change these
 
 
 def fingerprint(paths) -> dict:

@@ -260,7 +260,9 @@ def sac_update(
                 actor_loss = actor_loss + penalty
                 logs.update(penalty_logs)
             sac["actor_optimizer"].zero_grad()
-            actor_loss.sum().backward()
+            # inputs=: gradients for the actor only; the critics' weight gradients, which CleanRL computes here and
+            # the next critic step discards, are skipped (same update, ~10% fewer FLOPs)
+            actor_loss.sum().backward(inputs=list(actor.parameters()))
             sac["actor_optimizer"].step()
             logs["actor_loss"] = actor_loss.detach()
             if args.autotune:  # towards the target entropy -act_dim

@@ -14,6 +14,7 @@
 #   python sac_collect.py --suite metaworld --task-ids button-press drawer-close --scripted-steps 5000
 import copy
 import math
+import multiprocessing
 import os
 import time
 from dataclasses import dataclass
@@ -139,6 +140,12 @@ class Args:
     """deterministic episodes that score each checkpoint (metaworld: one per goal, this is not used)"""
     eval_seed: int = 10_000
     """reset seed of evaluation episode e is eval_seed + e, the same for every checkpoint"""
+    env_workers: int = -1
+    """processes that step the training environments, each a share of the tasks (the same transitions as stepping them
+    all here); 0: step them in this process; -1: one per 4 cores (none on 2 cores, where they measured no gain)"""
+    eval_workers: int = -1
+    """processes that score a checkpoint, each a share of the tasks, while training waits (the same scores: an evaluation
+    draws no training randomness); 0: score in this process; -1: one per core, at most one per task"""
     state_every: int = 5_000
     """steps between saves of the resume state"""
     log_every: int = 1_000
@@ -286,7 +293,9 @@ def sac_update(
                 actor_loss = actor_loss + penalty
                 logs.update(penalty_logs)
             sac["actor_optimizer"].zero_grad()
-            actor_loss.sum().backward()
+            # inputs=: gradients for the actor only; the critics' weight gradients, which CleanRL computes here and
+            # the next critic step discards, are skipped (same update, ~10% fewer FLOPs)
+            actor_loss.sum().backward(inputs=list(actor.parameters()))
             sac["actor_optimizer"].step()
             logs["actor_loss"] = actor_loss.detach()
             if args.autotune:  # towards the target entropy -act_dim
@@ -429,6 +438,126 @@ def finished_tasks(folder: str, args: Args) -> set:
     return done
 
 
+def environment_worker(conn, tasks: list) -> None:
+    """A process stepping a share of the training environments: one SyncVectorEnv with same-step autoreset."""
+    envs = gym.vector.SyncVectorEnv([partial(make_env, t) for t in tasks], autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
+    conn.send((envs.single_observation_space, envs.single_action_space))
+    try:
+        while (command := conn.recv()) is not None:
+            if command[0] == "reset":
+                conn.send(envs.reset(seed=command[1])[0])
+            else:  # a step: what the trainer reads of it, the final observations of the episodes that ended included
+                obs, rewards, terminations, truncations, infos = envs.step(command[1])
+                conn.send((obs, rewards, terminations, truncations, infos.get("final_obs")))
+    except (EOFError, KeyboardInterrupt):  # the trainer is gone, or Ctrl-C reached the whole process group
+        pass
+    envs.close()
+
+
+class EnvironmentWorkers:
+    """The K training environments stepped by `workers` processes (spawned), each a contiguous share of the tasks, all
+    at once: SyncVectorEnv's reset and step over all K, the same transitions (environment k is seeded seed + k)."""
+
+    def __init__(self, workers: int, tasks: list):
+        self.shares, self.conns = np.array_split(np.arange(len(tasks)), min(workers, len(tasks))), []
+        for share in self.shares:
+            here, there = multiprocessing.get_context("spawn").Pipe()
+            worker = multiprocessing.get_context("spawn").Process(
+                target=environment_worker, args=(there, [tasks[k] for k in share]), daemon=True
+            )
+            worker.start()
+            self.conns.append(here)
+        self.single_observation_space, self.single_action_space = [self.receive(conn) for conn in self.conns][0]
+
+    def receive(self, conn):
+        try:
+            return conn.recv()
+        except (EOFError, ConnectionError) as e:
+            raise SystemExit(f"{WHO}: an environment process stopped ({e!r}); --env-workers 0 steps them in this process")
+
+    def reset(self, seed: int):
+        for conn, share in zip(self.conns, self.shares):
+            conn.send(("reset", [seed + int(k) for k in share]))
+        return np.concatenate([self.receive(conn) for conn in self.conns]), {}
+
+    def step(self, actions: np.ndarray):
+        for conn, share in zip(self.conns, self.shares):
+            conn.send(("step", actions[share]))
+        parts = [self.receive(conn) for conn in self.conns]
+        final_obs = np.full(len(actions), None, dtype=object)
+        for share, part in zip(self.shares, parts):
+            if part[4] is not None:
+                final_obs[share] = part[4]
+        obs, rewards, terminations, truncations = (np.concatenate([p[i] for p in parts]) for i in range(4))
+        return obs, rewards, terminations, truncations, {"final_obs": final_obs}
+
+    def close(self) -> None:
+        for conn in self.conns:
+            conn.send(None)
+
+
+def score(actor_args: dict, params: torch.Tensor, tasks: list, episodes: int, seed: int, behavior: bool, pool: dict):
+    """common.evaluate of the K flat actors `params` (K, P) on their tasks, in whichever process runs it."""
+    with torch.random.fork_rng(devices=[]):  # its initialization is overwritten: leave the training stream alone
+        actor = Actor(**actor_args, num_tasks=len(tasks))
+    return evaluate(load_flat_params(actor, params), tasks, episodes, seed, behavior=behavior, pool=pool)
+
+
+def evaluation_worker(conn, tasks: list) -> None:
+    """An evaluation process: scores its tasks' actors with one torch thread, their environments built once, up front."""
+    torch.set_num_threads(1)
+    pool = {task: [make_env(task)] for task in tasks}
+    conn.send("ready")
+    try:
+        while (job := conn.recv()) is not None:
+            conn.send(score(*job, pool=pool))
+    except (EOFError, KeyboardInterrupt):  # the trainer is gone, or Ctrl-C reached the whole process group
+        pass
+    close_envs(pool)
+
+
+class Evaluations:
+    """Checkpoint scoring spread over `workers` processes (spawned, each scoring a contiguous share of the tasks, its
+    environments built once and kept); the trainer waits for them, so each phase of a step (environments, update,
+    evaluation) has the machine to itself. With 0 workers, this process scores. Either way the scores are
+    common.evaluate's, task by task, and an evaluation draws no training randomness."""
+
+    def __init__(self, workers: int, tasks: list, actor_args: dict, episodes: int, seed: int, behavior: bool):
+        self.job, self.pool, self.conns = (actor_args, episodes, seed, behavior), {}, []
+        shares = np.array_split(np.arange(len(tasks)), min(workers, len(tasks))) if workers else [np.arange(len(tasks))]
+        self.shares = [(share.tolist(), [tasks[k] for k in share]) for share in shares]
+        for _, share_tasks in self.shares if workers else []:
+            here, there = multiprocessing.get_context("spawn").Pipe()
+            multiprocessing.get_context("spawn").Process(
+                target=evaluation_worker, args=(there, share_tasks), daemon=True
+            ).start()
+            self.conns.append(here)
+        self.receive()  # each worker is ready: its imports and environments do not slow the first steps of training
+
+    def receive(self) -> list:
+        try:
+            return [conn.recv() for conn in self.conns]
+        except (EOFError, ConnectionError) as e:
+            raise SystemExit(f"{WHO}: an evaluation process stopped ({e!r}); --eval-workers 0 scores in this process")
+
+    def __call__(self, params: torch.Tensor):
+        """The scores of the K flat actors `params` (K, P): (K, episodes) returns, or a dict of (K, ...) arrays."""
+        actor_args, episodes, seed, behavior = self.job
+        if not self.conns:
+            return score(actor_args, params, self.shares[0][1], episodes, seed, behavior, self.pool)
+        for conn, (rows, tasks) in zip(self.conns, self.shares):
+            conn.send((actor_args, params[rows], tasks, episodes, seed, behavior))
+        parts = self.receive()
+        if isinstance(parts[0], dict):
+            return {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
+        return np.concatenate(parts)
+
+    def close(self) -> None:
+        for conn in self.conns:
+            conn.send(None)
+        close_envs(self.pool)
+
+
 def scripted_policy(task):
     """MetaWorld's scripted expert of the task (metaworld.policies), e.g. SawyerDoorOpenV3Policy."""
     return getattr(metaworld.policies, "Sawyer" + "".join(w.capitalize() for w in task.name.split("-")) + "V3Policy")()
@@ -466,7 +595,11 @@ def validate(args: Args) -> tuple[list, dict | None, int]:
     check_args(
         WHO,
         args,
-        at_least=dict.fromkeys(("save_every", "num_checkpoints", "eval_episodes", "state_every", "log_every"), 1),
+        at_least={
+            **dict.fromkeys(("save_every", "num_checkpoints", "eval_episodes", "state_every", "log_every"), 1),
+            "eval_workers": -1,
+            "env_workers": -1,
+        },
         non_negative=("scripted_steps", "scripted_noise", "lambda_td", "anchor_weight"),
         unit=("success_threshold",),
     )
@@ -484,6 +617,31 @@ def validate(args: Args) -> tuple[list, dict | None, int]:
         source, init_index = load_start_policy(args.init_from, args.init_index, args.suite, WHO, "--init-from", "--init-index")
     tasks = [get_task(args.suite, i, goals=args.goal_seeds if suite.has_success else ()) for i in ids]
     return tasks, source, init_index
+
+
+def keep_checkpoints(checkpoint: dict, result, kept: list, steps_to_success: list, writers: list, tasks: list, args) -> None:
+    """Logs one checkpoint step's scores (common.evaluate's `result`) and appends to kept[k] the checkpoint of every task
+    k that wanted one: every checkpoint, or on MetaWorld those from the task's first success on (paper VI-B)."""
+    step, has_success = checkpoint["step"], isinstance(result, dict)
+    returns = result["returns"] if has_success else result  # (K, episodes)
+    for k in checkpoint["wanting"]:
+        writers[k].add_scalar("eval/checkpoint_return", returns[k].mean(), step)
+        if has_success:
+            success = result["success"][k].mean()
+            writers[k].add_scalar("eval/success", success, step)
+            if steps_to_success[k] < 0 and success < args.success_threshold:
+                continue  # MetaWorld: checkpoints are kept once the task first succeeds (paper VI-B)
+            if steps_to_success[k] < 0:
+                steps_to_success[k] = step
+                print(f"{WHO}: {tasks[k].name} reached success {success:.2f} at step {step}", flush=True)
+            if args.keep == "successful" and success < args.success_threshold:
+                continue  # a later checkpoint that fails its goals is not an expert
+        ckpt = {"step": step, "params": checkpoint["params"][k].clone(), "episode_returns": torch.tensor(returns[k]).float()}
+        ckpt["alpha"] = checkpoint["alpha"][k].clone()  # its temperature, where a fine-tuning may start it
+        if has_success:
+            for name in ("success", "first_success", "trajectory", "success_states"):
+                ckpt[name] = torch.as_tensor(result[name][k])
+        kept[k].append(ckpt)
 
 
 def main(args: Args) -> dict:
@@ -508,7 +666,13 @@ def main(args: Args) -> dict:
     episodes = len(args.goal_seeds) if suite.has_success else args.eval_episodes  # MetaWorld: one episode per goal
 
     # --- environments: one per task, stepped together; same-step autoreset keeps the final obs ---
-    envs = gym.vector.SyncVectorEnv([partial(make_env, t) for t in tasks], autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
+    workers = (os.cpu_count() or 1) // 4 if args.env_workers < 0 else args.env_workers
+    if workers:
+        envs = EnvironmentWorkers(workers, tasks)
+    else:
+        envs = gym.vector.SyncVectorEnv(
+            [partial(make_env, t) for t in tasks], autoreset_mode=gym.vector.AutoresetMode.SAME_STEP
+        )
     obs_dim = envs.single_observation_space.shape[0]
     act_dim = envs.single_action_space.shape[0]
     action_low = envs.single_action_space.low.tolist()
@@ -546,7 +710,8 @@ def main(args: Args) -> dict:
     rb = ReplayBuffer(num_tasks, min(args.buffer_size, args.total_timesteps), obs_dim, act_dim, device)
     low, high = torch.tensor(action_low), torch.tensor(action_high)
     scripted = [scripted_policy(t) for t in tasks] if args.scripted_steps else []
-    eval_envs = {}  # evaluation environments, built at the first evaluation and reused by every later one
+    workers = min(os.cpu_count() or 1, num_tasks) if args.eval_workers < 0 else args.eval_workers
+    evaluations = Evaluations(workers, tasks, actor_args, episodes, args.eval_seed, suite.has_success)
 
     # the same function, traced and fused; --cudagraphs: also captured once and replayed as a CUDA graph
     update = torch.compile(sac_update, mode="reduce-overhead" if args.cudagraphs else None) if args.compile else sac_update
@@ -576,7 +741,10 @@ def main(args: Args) -> dict:
     obs, _ = envs.reset(seed=args.seed + start_step)
     episode_return = np.zeros(num_tasks)
     start_time = window_time = time.time()
+    # the training speed: whole steps (acting, environments, update, evaluation, logging) once updates run, and where
+    # this process spends them; the first WARM_UPDATES updates compile (--compile) and warm caches, so they are left out
     update_time, update_steps, window_step = 0.0, 0, start_step
+    seconds = dict.fromkeys(("environment", "update", "evaluation"), 0.0)
     for global_step in range(start_step, args.total_timesteps):
         step_start = time.time()
         # --- ALGO: act (MetaWorld's scripted policy, then before learning starts uniform random or the --init-from
@@ -603,16 +771,17 @@ def main(args: Args) -> dict:
         for k in np.flatnonzero(ended):
             writers[k].add_scalar("charts/episodic_return", episode_return[k], global_step)
             episode_return[k] = 0.0
+        timed = global_step >= args.learning_starts + WARM_UPDATES
+        seconds["environment"] += (time.time() - step_start) * timed
 
         # --- ALGO: SAC update of all K tasks at once (sac_update above: critic eq. 5, actor, temperature, targets) ---
         if global_step >= args.learning_starts:
             if args.lr_ramp_steps and global_step % args.policy_frequency == 0:  # this step's actor rate
                 set_actor_lr(sac, args, global_step)
             actor_moves = global_step >= args.learning_starts + args.critic_warmup  # after the critic warm-up
+            update_start = time.time()
             losses = update(global_step, rb.sample(args.batch_size), sac, log_alpha, args, penalty, actor_moves)
-            if global_step >= args.learning_starts + WARM_UPDATES:  # the first updates compile (--compile) and warm caches
-                update_time += time.time() - step_start
-                update_steps += 1
+            seconds["update"] += (time.time() - update_start) * timed
             if global_step % 100 == 0:
                 stop_if_diverged(WHO, global_step, losses, state_path)
                 alpha = log_alpha.detach().exp()
@@ -625,34 +794,17 @@ def main(args: Args) -> dict:
         # --- evaluate, then keep and log a checkpoint of every task that still wants one ---
         step = global_step + 1
         wanting = [k for k in range(num_tasks) if len(kept[k]) < args.num_checkpoints]
+        complete = False
         if step >= args.save_after and (step - args.save_after) % args.save_every == 0 and wanting:
-            result = evaluate(actor, tasks, episodes, args.eval_seed, behavior=suite.has_success, pool=eval_envs)
-            returns = result["returns"] if suite.has_success else result  # (K, episodes)
+            eval_start = time.time()
             params = flatten_params(actor).cpu()
-            for k in wanting:
-                writers[k].add_scalar("eval/checkpoint_return", returns[k].mean(), step)
-                if suite.has_success:
-                    success = result["success"][k].mean()
-                    writers[k].add_scalar("eval/success", success, step)
-                    if steps_to_success[k] < 0 and success < args.success_threshold:
-                        continue  # MetaWorld: checkpoints are kept once the task first succeeds (paper VI-B)
-                    if steps_to_success[k] < 0:
-                        steps_to_success[k] = step
-                        print(f"{WHO}: {tasks[k].name} reached success {success:.2f} at step {step}", flush=True)
-                    if args.keep == "successful" and success < args.success_threshold:
-                        continue  # a later checkpoint that fails its goals is not an expert
-                ckpt = {"step": step, "params": params[k].clone(), "episode_returns": torch.tensor(returns[k]).float()}
-                ckpt["alpha"] = log_alpha[k].detach().exp().cpu()  # its temperature, where a fine-tuning may start it
-                if suite.has_success:
-                    for name in ("success", "first_success", "trajectory", "success_states"):
-                        ckpt[name] = torch.as_tensor(result[name][k])
-                kept[k].append(ckpt)
-            if suite.has_success and all(len(c) == args.num_checkpoints for c in kept):
-                print(f"{WHO}: every task has its {args.num_checkpoints} checkpoints at step {step}; stopping early")
-                break
+            checkpoint = {"step": step, "params": params, "alpha": log_alpha.detach().exp().cpu(), "wanting": wanting}
+            keep_checkpoints(checkpoint, evaluations(params), kept, steps_to_success, writers, tasks, args)
+            seconds["evaluation"] += (time.time() - eval_start) * timed
+            complete = suite.has_success and all(len(c) == args.num_checkpoints for c in kept)  # MetaWorld: stop early
 
         # --- plumbing: resume state, progress ---
-        if step % args.state_every == 0 and step < args.total_timesteps:
+        if step % args.state_every == 0 and step < args.total_timesteps and not complete:
             save_training_state(
                 state_path,
                 args,
@@ -682,6 +834,10 @@ def main(args: Args) -> dict:
             for w in writers:
                 w.add_scalar("charts/SPS", sps, step)
             window_time, window_step = now, step
+        update_time, update_steps = update_time + (time.time() - step_start) * timed, update_steps + timed
+        if complete:
+            print(f"{WHO}: every task has its {args.num_checkpoints} checkpoints at step {step}; stopping early")
+            break
 
     # --- save: one self-describing file per task that kept checkpoints, atomically; a report; drop the resume state ---
     layout = actor_layout(actor)
@@ -728,11 +884,15 @@ def main(args: Args) -> dict:
         )
     elapsed = time.time() - start_time
     report.update(wall_s=elapsed, sps=(step - start_step) / elapsed, update_sps=update_steps / max(update_time, 1e-9))
+    report["timed_steps"] = update_steps
+    report["seconds"] = {**seconds, "other": update_time - sum(seconds.values())}  # of update_time; workers' time not in it
+    shares = ", ".join(f"{name} {t / max(update_time, 1e-9):.0%}" for name, t in report["seconds"].items())
+    print(f"{WHO}: {report['update_sps'] * num_tasks:.0f} task-steps/s while training ({shares} of this process's time)")
     write_json_atomic(report_path, report, WHO)
     if os.path.exists(state_path):
         os.remove(state_path)
     envs.close()
-    close_envs(eval_envs)
+    evaluations.close()
     for w in writers:
         w.close()
     return {"files": files, "sps": report["sps"], "update_sps": report["update_sps"], "report": report}

@@ -3,7 +3,7 @@
 #   1. the tiny pipeline on CUDA: collection -> autoencoder -> HypLatent -> fine-tuning (Cheetah-Vel), and the
 #      MetaWorld chain -> embedding -> HypLatent --condition behavior -> HypFormer; every artifact is checked to load
 #      on the CPU (artifacts hold CPU tensors)
-#   2. benchmarks/sac_throughput.py with all 35 Cheetah-Vel training tasks at once against one task alone
+#   2. benchmarks/sac_throughput.py with all 35 Cheetah-Vel training tasks at once: today's path, the new one, compiled, graphed, one task alone
 #      (goal: >= 20x), plain, --compile and --compile --cudagraphs, in one run
 #   3. benchmarks/stage_throughput.py: every later stage's fraction of the GPU's matmul throughput
 # Figures go to stdout and to $OUT (default: gpu_check/). REQUIRE_CUDA=0 runs it on a CPU to try it out, BENCHMARKS=0
@@ -54,7 +54,7 @@ echo "gpu_check: tiny pipelines done in $(($(date +%s) - start)) s"
 
 # 2. the collector: 35 tasks at once vs one alone, each speed flag on and off. The matmul reference is 4096^3 here: at
 # 1024^3 an H200 reached 38 TFLOP/s, below the autoencoder's own larger matmuls
-$PY benchmarks/sac_throughput.py --num-tasks 35 --hiddens 128 --update-steps 300 --warmup-steps 200 --matmul-size 4096 \
+$PY benchmarks/sac_throughput.py --suites cheetah-vel --num-tasks 35 --steps 1000 --warmup-steps 200 --compile --alone --matmul-size 4096 \
     | tee "$OUT/sac_throughput.txt"
 # 3. every later stage against the GPU's matmul throughput
 $PY benchmarks/stage_throughput.py --steps 10 --matmul-size 4096 | tee "$OUT/stage_throughput.txt"

@@ -1,14 +1,17 @@
-# Benchmark: how much does training K tasks in one batched process gain over one task at a time?
-# In one run it measures, with sac_collect.main itself (one gradient update per environment step):
-#   - batched:  K tasks together, task-steps per second (env step + SAC update of every task)
-#   - alone:    the same SAC on one task (K = 1), steps per second; one-at-a-time for K tasks costs K x that
-#   - matmul:   this machine's dense fp32 matmul throughput (torch.mm, n x n)
-#   - compiled: the batched run again with sac_collect.py --compile (torch.compile of the update), same run
-#   - graphed:  on a CUDA device, the batched run again with --compile --cudagraphs (the update replayed as a CUDA graph)
-# and prints the ratio batched / one-at-a-time and the fraction of the matmul throughput the batched
-# update reaches, from its FLOP count (update speed leaves out the first updates, which compile).
-# Ratios from one run are comparable; absolute numbers are not.
-#   python benchmarks/sac_throughput.py --num-tasks 16 --hiddens 128 64
+# Benchmark: the collector's speed, today's path against the new one, on each suite, in one run.
+# With sac_collect.main itself (one gradient update per environment step, a checkpoint scored every --save-every
+# steps as the presets do), K tasks at once, it measures task-steps/s once updates run, and where the collector's
+# process spends its time (acting and stepping environments, the SAC update, checkpoint evaluation, the rest):
+#   - today:    environments stepped and checkpoints scored in the collector's process (--env-workers 0 --eval-workers 0)
+#   - checkpoints scored by evaluation processes, one per core, each a share of the tasks (--eval-workers <cores>)
+#   - the training environments stepped by processes as well, one per core (--env-workers <cores>)
+#   - the defaults (sac_collect.py's -1 for both: whichever of the above this machine's core count picks)
+#   - with --compile: the defaults with the update through torch.compile, and on a CUDA device with --cudagraphs too
+#   - with --alone: one task (K = 1) with the defaults: one task at a time costs K x its time
+# and the update's FLOP rate against this machine's dense matmul. Ratios within one run compare; absolute
+# numbers move with the machine's load.
+#   python benchmarks/sac_throughput.py                                  # 3 suites, K = 16, hidden 128
+#   python benchmarks/sac_throughput.py --suites cheetah-vel --hiddens 128 64 --compile --alone
 import os
 import sys
 import tempfile
@@ -25,22 +28,26 @@ from common import get_suite, get_task, make_env  # noqa: E402
 
 @dataclass
 class Args:
-    suite: str = "cheetah-vel"
-    """task suite whose environments are stepped"""
+    suites: tuple[str, ...] = ("cheetah-vel", "ant-dir", "metaworld")
+    """task suites to measure, each with its first --num-tasks tasks"""
     num_tasks: int = 16
-    """K, tasks trained together in the batched run"""
-    hiddens: tuple[int, ...] = (128, 64)
+    """K, tasks trained together"""
+    hiddens: tuple[int, ...] = (128,)
     """hidden widths to measure"""
-    update_steps: int = 500
-    """timed steps, each with one update per task, after the warm-up"""
+    steps: int = 1500
+    """timed steps, each with one update per task, after the warm-up (covering steps / save-every evaluations)"""
     warmup_steps: int = 300
     """untimed steps before updates start (random actions filling the buffer)"""
+    save_every: int = 500
+    """steps between scored checkpoints, as in the presets"""
     batch_size: int = 128
     """replay batch per task and update, as in sac_collect.py"""
     matmul_size: int = 1024
     """n of the n x n matmul that measures dense throughput"""
-    compile: bool = True
-    """also measure the batched run with sac_collect.py --compile, against the plain path in the same run"""
+    compile: bool = False
+    """also measure the new path with sac_collect.py --compile (and --cudagraphs on a CUDA device)"""
+    alone: bool = False
+    """also measure one task alone, for the gain of batching K tasks in one process"""
 
 
 def matmul_gflops(n: int, seconds: float = 2.0) -> float:
@@ -62,91 +69,95 @@ def update_flops(obs_dim: int, act_dim: int, hidden: int, batch_size: int) -> fl
 
     Per sample, with F_a / F_q one actor / critic forward: critic step = target actor F_a + two target
     critics 2 F_q + two critics forward and backward 2 x 3 F_q; actor step (policy_frequency times
-    every policy_frequency steps, so once per step) = actor 3 F_a + critics through the action
-    2 x 3 F_q; temperature step = actor F_a. Total 5 F_a + 14 F_q.
+    every policy_frequency steps, so once per step) = actor 3 F_a + critics through the action, their input
+    gradients only, 2 x 2 F_q; temperature step = actor F_a. Total 5 F_a + 12 F_q.
     """
     f_a = 2 * (obs_dim * hidden + hidden * hidden + 2 * hidden * act_dim)
     f_q = 2 * ((obs_dim + act_dim) * hidden + hidden * hidden + hidden)
-    return (5 * f_a + 14 * f_q) * batch_size
+    return (5 * f_a + 12 * f_q) * batch_size
 
 
-def steps_per_second(
-    args: Args, hidden: int, task_ids: tuple, folder: str, compile: bool = False, cudagraphs: bool = False
-) -> float:
-    total = args.warmup_steps + args.update_steps
+def measure(args: Args, suite: str, hidden: int, task_ids: tuple, folder: str, **flags) -> dict:
+    """One collector run; its report (update_sps: steps/s once updates run, seconds: where they went)."""
+    total = args.warmup_steps + args.steps
     run = sac_collect.Args(
-        suite=args.suite,
+        suite=suite,
         task_ids=task_ids,
         hidden=hidden,
         total_timesteps=total,
         learning_starts=args.warmup_steps,
         batch_size=args.batch_size,
-        save_after=total,
-        num_checkpoints=1,
-        eval_episodes=1,
+        save_after=args.warmup_steps + args.save_every,
+        save_every=args.save_every,
+        num_checkpoints=max(1, args.steps // args.save_every),
+        success_threshold=0.0,  # MetaWorld: keep from the first checkpoint; every checkpoint is scored either way
         log_every=total,
         state_every=total,
         out=folder,
         runs_dir=os.path.join(folder, "runs"),
-        compile=compile,
-        cudagraphs=cudagraphs,
+        **flags,
     )
-    return sac_collect.main(run)["update_sps"]
+    return sac_collect.main(run)["report"]
 
 
 def main(args: Args) -> list:
-    suite = get_suite(args.suite)
-    if not 1 <= args.num_tasks <= suite.num_tasks:
-        raise SystemExit(f"sac_throughput: --num-tasks {args.num_tasks}: expected 1..{suite.num_tasks}")
-    probe = make_env(get_task(args.suite, 0))
-    obs_dim, act_dim = probe.observation_space.shape[0], probe.action_space.shape[0]
+    for suite in args.suites:
+        if not 1 <= args.num_tasks <= get_suite(suite).num_tasks:
+            raise SystemExit(f"sac_throughput: --num-tasks {args.num_tasks}: expected 1..{get_suite(suite).num_tasks}")
     gflops = matmul_gflops(args.matmul_size)
+    cores = os.cpu_count() or 1
+    paths = {
+        "today: --env-workers 0 --eval-workers 0": {"env_workers": 0, "eval_workers": 0},
+        f"--env-workers 0 --eval-workers {cores}": {"env_workers": 0, "eval_workers": cores},
+        f"--env-workers {cores} --eval-workers {cores}": {"env_workers": cores, "eval_workers": cores},
+        "the defaults": {},
+    }
+    if args.compile:
+        paths["the defaults, --compile"] = {"compile": True}
+        if torch.cuda.is_available():
+            paths["the defaults, --compile --cudagraphs"] = {"compile": True, "cudagraphs": True}
     rows = []
-    for hidden in args.hiddens:
-        with tempfile.TemporaryDirectory() as tmp:
-            batched = steps_per_second(args, hidden, tuple(range(args.num_tasks)), os.path.join(tmp, "batched"))
-            alone = steps_per_second(args, hidden, (0,), os.path.join(tmp, "alone"))
-            compiled = (
-                steps_per_second(args, hidden, tuple(range(args.num_tasks)), os.path.join(tmp, "compiled"), True)
-                if args.compile
-                else None
-            )
-            graphed = (
-                steps_per_second(args, hidden, tuple(range(args.num_tasks)), os.path.join(tmp, "graphed"), True, True)
-                if args.compile and torch.cuda.is_available()
-                else None
-            )
-        task_steps = batched * args.num_tasks
-        achieved = task_steps * update_flops(obs_dim, act_dim, hidden, args.batch_size) / 1e9
-        rows.append(
-            {
-                "hidden": hidden,
-                "batched_task_steps_per_s": task_steps,
-                "alone_steps_per_s": alone,
-                "ratio": task_steps / alone,
-                "gflops": achieved,
-                "matmul_fraction": achieved / gflops,
-                "compiled_task_steps_per_s": compiled * args.num_tasks if compiled else None,
-                "graphed_task_steps_per_s": graphed * args.num_tasks if graphed else None,
-            }
-        )
+    for suite in args.suites:
+        probe = make_env(get_task(suite, 0))
+        obs_dim, act_dim = probe.observation_space.shape[0], probe.action_space.shape[0]
+        probe.close()
+        for hidden in args.hiddens:
+            runs = {name: (tuple(range(args.num_tasks)), flags) for name, flags in paths.items()}
+            if args.alone:
+                runs["one task alone"] = ((0,), {})
+            for name, (task_ids, flags) in runs.items():
+                with tempfile.TemporaryDirectory() as tmp:
+                    report = measure(args, suite, hidden, task_ids, tmp, **flags)
+                seconds = report["seconds"]
+                update_gflops = report["timed_steps"] * len(task_ids) * update_flops(obs_dim, act_dim, hidden, args.batch_size)
+                rows.append(
+                    {
+                        "suite": suite,
+                        "hidden": hidden,
+                        "path": name,
+                        "task_steps_per_s": report["update_sps"] * len(task_ids),
+                        "shares": {k: v / sum(seconds.values()) for k, v in seconds.items()},
+                        "update_gflops": update_gflops / max(seconds["update"], 1e-9) / 1e9,
+                    }
+                )
     print(
-        f"\n{args.suite}, K = {args.num_tasks} tasks, batch {args.batch_size}, {torch.get_num_threads()} threads, "
+        f"\nK = {args.num_tasks} tasks, batch {args.batch_size}, a checkpoint scored every {args.save_every} steps, "
+        f"{args.steps} timed steps, {torch.get_num_threads()} torch threads, {cores} cores, "
         f"{torch.cuda.get_device_name() if torch.cuda.is_available() else 'CPU'}; "
         f"dense matmul ({args.matmul_size}^3 fp32): {gflops:.1f} GFLOP/s"
     )
     print(
-        "| hidden | batched task-steps/s | one task alone steps/s | ratio batched / one-at-a-time "
-        "| update GFLOP/s | of matmul | batched, --compile | compiled / plain | --compile --cudagraphs | graphed / plain |"
+        "| suite | hidden | path | task-steps/s | / today | environments | update | evaluation | other "
+        "| update GFLOP/s | of matmul |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        speedup = ""
-        for fast in (r["compiled_task_steps_per_s"], r["graphed_task_steps_per_s"]):
-            speedup += f" {fast:.0f} | {fast / r['batched_task_steps_per_s']:.2f} |" if fast else " – | – |"
+        today = next(t for t in rows if (t["suite"], t["hidden"], t["path"][:5]) == (r["suite"], r["hidden"], "today"))
+        shares = " | ".join(f"{r['shares'][k]:.0%}" for k in ("environment", "update", "evaluation", "other"))
         print(
-            f"| {r['hidden']} | {r['batched_task_steps_per_s']:.0f} | {r['alone_steps_per_s']:.0f} | {r['ratio']:.2f} | "
-            f"{r['gflops']:.1f} | {r['matmul_fraction']:.1%} |{speedup}"
+            f"| {r['suite']} | {r['hidden']} | {r['path']} | {r['task_steps_per_s']:.0f} | "
+            f"{r['task_steps_per_s'] / today['task_steps_per_s']:.2f} | {shares} | {r['update_gflops']:.1f} | "
+            f"{r['update_gflops'] / gflops:.0%} |"
         )
     return rows
 

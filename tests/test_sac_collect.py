@@ -378,3 +378,29 @@ def test_compiled_update_trains_like_the_plain_one(tmp_path):
         pa, pb = load_policies(a, "test")["params"], load_policies(b, "test")["params"]
         assert torch.allclose(pa, pb, atol=1e-4), (pa - pb).abs().max()
     assert compiled["update_sps"] > 0
+
+
+@pytest.mark.parametrize(
+    "suite, task_ids, steps",
+    [("cheetah-vel", (0, 12, 30), dict(total_timesteps=500, learning_starts=150, save_after=250, save_every=125)),
+     ("metaworld", (5, 8, 9), dict(total_timesteps=260, learning_starts=150, save_after=200, save_every=30,
+                                   success_threshold=0.0))],
+)  # fmt: skip
+def test_environment_and_evaluation_workers_collect_the_same_experts(tmp_path, suite, task_ids, steps):
+    """Stepping the environments and scoring checkpoints in worker processes (3 tasks over 2 of each: unequal shares)
+    gives every checkpoint, return, temperature and behaviour piece of the one-process run, bit for bit; episodes end
+    (Cheetah-Vel's 200 steps) and a resume state is saved mid-run; the report says where the time went."""
+    shared = dict(suite=suite, task_ids=task_ids, hidden=16, batch_size=16, num_checkpoints=3, eval_episodes=2,
+                  state_every=200, runs_dir=str(tmp_path / "runs"), **steps)  # fmt: skip
+    alone = main(Args(out=str(tmp_path / "alone"), env_workers=0, eval_workers=0, **shared))
+    workers = main(Args(out=str(tmp_path / "workers"), env_workers=2, eval_workers=2, **shared))
+    assert len(alone["files"]) == len(workers["files"]) == 3
+    for a, b in zip(alone["files"], workers["files"]):
+        a, b = load_policies(a, "test"), load_policies(b, "test")
+        for key in ("params", "episode_returns", "alpha", "steps", "success", "trajectory", "success_states"):
+            assert (key in a) == (key in b) and (key not in a or torch.equal(a[key], b[key])), key
+        assert "trajectory" in a or suite == "cheetah-vel"
+    for result in (alone, workers):
+        seconds = result["report"]["seconds"]
+        assert set(seconds) == {"environment", "update", "evaluation", "other"} and seconds["update"] > 0
+        assert result["report"]["timed_steps"] == steps["total_timesteps"] - steps["learning_starts"] - 10
