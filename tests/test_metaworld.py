@@ -110,10 +110,10 @@ def test_a_task_keeps_checkpoints_from_its_first_success(tmp_path, monkeypatch):
                 "first_success": np.where(success > 0, 5, -1), "trajectory": np.zeros((len(tasks), episodes, TRAJ)),
                 "success_states": np.zeros((len(tasks), episodes, STATES))}  # fmt: skip
 
-    monkeypatch.setattr(sac_collect, "evaluate", fake_evaluate)
+    monkeypatch.setattr(sac_collect, "evaluate", fake_evaluate)  # in this process: no evaluation workers
     args = sac_collect.Args(suite="metaworld", task_ids=("button-press", "window-open"), hidden=8, total_timesteps=600,
                             learning_starts=100, batch_size=8, save_after=200, save_every=100, num_checkpoints=3,
-                            out=str(tmp_path / "data"), runs_dir=str(tmp_path / "runs"))  # fmt: skip
+                            eval_workers=0, out=str(tmp_path / "data"), runs_dir=str(tmp_path / "runs"))  # fmt: skip
     out = sac_collect.main(args)
     report = out["report"]["tasks"]
     assert report["button-press"] == {"index": 5, "steps_to_success": 300, "checkpoints": 3, "success_last": [1.0, 1.0],
