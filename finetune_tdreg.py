@@ -111,6 +111,8 @@ class Args:
     alpha: float | None = None
     """entropy temperature, the starting value when --autotune (default: 0.01 from a policy, chosen on a training task,
     docs/experiments/finetuning.md; 0.2 from scratch, as the collector and the paper's SAC)"""
+    policy_alpha: bool = False
+    """start the temperature at the policy's own, as its file records it (the collector's checkpoints do), not --alpha"""
     autotune: bool = True
     """learn the entropy temperature towards target entropy -act_dim"""
     eval_every: int = 1_000
@@ -394,7 +396,8 @@ def label_of(args: Args, init: str) -> str:
     """What a run is in a legend: the init and the fine-tuning ingredients that are on."""
     parts = [init] + (["TD reg"] if args.lambda_td > 0 else []) + (["lr ramp"] if args.lr_ramp_steps > 0 else [])
     parts += [f"critic warm-up {args.critic_warmup}"] if args.critic_warmup else []
-    parts += ([f"alpha {args.alpha:g}"] if args.alpha != 0.2 else []) + ([] if args.autotune else ["alpha fixed"])
+    alpha = f"alpha {args.alpha:.3g}" + (" (the policy's)" if args.policy_alpha else "")
+    parts += ([alpha] if args.alpha != 0.2 else []) + ([] if args.autotune else ["alpha fixed"])
     parts += ([f"anchor {args.anchor_weight:g}"] if args.anchor_weight else []) + (
         ["temperature ramp"] if args.temperature_ramp else []
     )
@@ -404,7 +407,7 @@ def label_of(args: Args, init: str) -> str:
 def default_out(args: Args, init: str) -> str:
     ablation = ("_notd" if args.lambda_td == 0 else "") + ("_noramp" if args.lr_ramp_steps == 0 else "")
     ablation += (f"_warmup{args.critic_warmup}" if args.critic_warmup else "") + (
-        f"_alpha{args.alpha:g}" if args.alpha != 0.2 else ""
+        "_policyalpha" if args.policy_alpha else f"_alpha{args.alpha:g}" if args.alpha != 0.2 else ""
     )
     ablation += ("" if args.autotune else "_fixed") + (f"_anchor{args.anchor_weight:g}" if args.anchor_weight else "")
     ablation += "_tramp" if args.temperature_ramp else ""
@@ -422,6 +425,10 @@ def validate(args: Args) -> tuple[dict | None, int, str]:
     """
     get_suite(args.suite)
     get_task(args.suite, args.task_id, "--task-id")
+    if args.policy_alpha and (args.init == "scratch" or args.alpha is not None):
+        raise SystemExit(f"{WHO}: --policy-alpha: takes the temperature of --policy, expected --init policy and no --alpha")
+    if args.policy_alpha:
+        args.alpha = 1.0  # a placeholder for the checks below; the policy's own is set once its file is read
     if args.alpha is None:  # resolved before anything is saved, so vars(args) hold the temperature used
         # departs from the paper's SAC (0.2): a trained policy's own temperature ends near 0.005-0.03, and a fresh
         # critic learning values full of a 0.2 entropy bonus pulls the actor toward noise (the record's table)
@@ -437,6 +444,14 @@ def validate(args: Args) -> tuple[dict | None, int, str]:
     source, index = None, args.policy_index
     if args.init == "policy":
         source, index = load_start_policy(args.policy, args.policy_index, args.suite, WHO, "--policy", "--policy-index")
+    if args.policy_alpha:  # resolved before anything is saved, so vars(args) hold the temperature used
+        own = source["alpha"][index].item() if "alpha" in source else None
+        if own is None or not math.isfinite(own) or own <= 0:
+            raise SystemExit(
+                f"{WHO}: --policy-alpha: {args.policy} records no usable temperature for policy {index} "
+                f"({'none recorded' if own is None else own}); expected a collection file with an 'alpha' per checkpoint"
+            )
+        args.alpha = own
     out = args.out or default_out(args, init_name(source))
     inputs = [args.policy] if source is not None else []
     check_output(WHO, "--out", out, inputs)

@@ -180,6 +180,28 @@ def test_critic_warmup_holds_the_actor_then_starts_its_ramp(chain, tmp_path):
         finetune_tdreg.main(tiny_args(tmp_path, task_id=7, policy=generated(tmp, 7), critic_warmup=300))
 
 
+def test_policy_alpha_starts_at_the_temperature_the_policy_file_records(chain, tmp_path):
+    """--policy-alpha: the temperature starts at the chosen checkpoint's own (the collector records one per checkpoint),
+    is saved as the run's --alpha and named in the label and file name; a file without one, or a clash, is refused."""
+    tmp, _, _ = chain
+    expert = str(tmp / "data" / "cheetah-vel" / "task_04.pt")
+    source = load_policies(expert, "test")
+    args = tiny_args(tmp_path, task_id=4, policy=expert, policy_index=1, policy_alpha=True, total_timesteps=200)
+    result = finetune_tdreg.main(args)
+    own = source["alpha"][1].item()
+    assert own != 0.2 and own != 0.01 and load_policies(args.out, "test")["args"]["alpha"] == pytest.approx(own)
+    assert result["label"] == f"expert + TD reg + lr ramp + alpha {own:.3g} (the policy's)"
+    assert finetune_tdreg.default_out(args, "expert").endswith("cheetah-vel_task04_expert_policyalpha_seed1.pt")
+    for override, message in [
+        (dict(policy=generated(tmp, 7)), "--policy-alpha: .*task_07.pt records no usable temperature for policy"),
+        (dict(policy=expert, alpha=0.05), "--policy-alpha: takes the temperature of --policy, expected --init policy"),
+        (dict(init="scratch"), "--policy-alpha: takes the temperature of --policy, expected --init policy"),
+    ]:
+        with pytest.raises(SystemExit, match=message):
+            finetune_tdreg.main(tiny_args(tmp_path, task_id=7, policy_alpha=True, out=str(tmp_path / "no.pt"), **override))
+    assert not (tmp_path / "no.pt").exists()
+
+
 def test_a_critic_only_update_moves_the_critics_alone():
     args = SimpleNamespace(hidden=16, policy_lr=3e-4, q_lr=3e-4, alpha=0.2, autotune=True, gamma=0.99, tau=0.005,
                            policy_frequency=1, target_network_frequency=1)  # fmt: skip
