@@ -142,10 +142,10 @@ class Args:
     """reset seed of evaluation episode e is eval_seed + e, the same for every checkpoint"""
     env_workers: int = -1
     """processes that step the training environments, each a share of the tasks (the same transitions as stepping them
-    all here); 0: step them in this process; -1: one per 4 cores (none on 2 cores, where they measured no gain)"""
+    all here); 0: step them in this process; -1: one per 4 cores it may use (none on 2, where they measured no gain)"""
     eval_workers: int = -1
     """processes that score a checkpoint, each a share of the tasks, while training waits (the same scores: an evaluation
-    draws no training randomness); 0: score in this process; -1: one per core, at most one per task"""
+    draws no training randomness); 0: score in this process; -1: one per core it may use, at most one per task"""
     state_every: int = 5_000
     """steps between saves of the resume state"""
     log_every: int = 1_000
@@ -666,7 +666,8 @@ def main(args: Args) -> dict:
     episodes = len(args.goal_seeds) if suite.has_success else args.eval_episodes  # MetaWorld: one episode per goal
 
     # --- environments: one per task, stepped together; same-step autoreset keeps the final obs ---
-    workers = (os.cpu_count() or 1) // 4 if args.env_workers < 0 else args.env_workers
+    cores = len(os.sched_getaffinity(0))  # the cores this process may run on (a Slurm job's share, not the node's)
+    workers = cores // 4 if args.env_workers < 0 else args.env_workers
     if workers:
         envs = EnvironmentWorkers(workers, tasks)
     else:
@@ -710,7 +711,7 @@ def main(args: Args) -> dict:
     rb = ReplayBuffer(num_tasks, min(args.buffer_size, args.total_timesteps), obs_dim, act_dim, device)
     low, high = torch.tensor(action_low), torch.tensor(action_high)
     scripted = [scripted_policy(t) for t in tasks] if args.scripted_steps else []
-    workers = min(os.cpu_count() or 1, num_tasks) if args.eval_workers < 0 else args.eval_workers
+    workers = min(cores, num_tasks) if args.eval_workers < 0 else args.eval_workers
     evaluations = Evaluations(workers, tasks, actor_args, episodes, args.eval_seed, suite.has_success)
 
     # the same function, traced and fused; --cudagraphs: also captured once and replayed as a CUDA graph

@@ -105,7 +105,7 @@ def main(args: Args) -> list:
         if not 1 <= args.num_tasks <= get_suite(suite).num_tasks:
             raise SystemExit(f"sac_throughput: --num-tasks {args.num_tasks}: expected 1..{get_suite(suite).num_tasks}")
     gflops = matmul_gflops(args.matmul_size)
-    cores = os.cpu_count() or 1
+    cores = len(os.sched_getaffinity(0))  # as sac_collect.py counts them
     paths = {
         "today: --env-workers 0 --eval-workers 0": {"env_workers": 0, "eval_workers": 0},
         f"--env-workers 0 --eval-workers {cores}": {"env_workers": 0, "eval_workers": cores},
