@@ -427,20 +427,6 @@ def validate(args: Args) -> tuple[dict | None, int, str]:
     get_task(args.suite, args.task_id, "--task-id")
     if args.policy_alpha and (args.init == "scratch" or args.alpha is not None):
         raise SystemExit(f"{WHO}: --policy-alpha: takes the temperature of --policy, expected --init policy and no --alpha")
-    if args.policy_alpha:
-        args.alpha = 1.0  # a placeholder for the checks below; the policy's own is set once its file is read
-    if args.alpha is None:  # resolved before anything is saved, so vars(args) hold the temperature used
-        # departs from the paper's SAC (0.2): a trained policy's own temperature ends near 0.005-0.03, and a fresh
-        # critic learning values full of a 0.2 entropy bonus pulls the actor toward noise (the record's table)
-        args.alpha = 0.2 if args.init == "scratch" else 0.01
-    check_sac_args(WHO, args)
-    counts = dict.fromkeys(("eval_every", "eval_episodes", "state_every", "log_every"), 1)
-    check_args(WHO, args, at_least=counts, non_negative=("lambda_td", "anchor_weight"))
-    if args.anchor_weight and args.init == "scratch":
-        raise SystemExit(
-            f"{WHO}: --anchor-weight {args.anchor_weight}: pulls toward a starting policy; --init scratch has none"
-        )
-    check_lr_ramp(WHO, args)
     source, index = None, args.policy_index
     if args.init == "policy":
         source, index = load_start_policy(args.policy, args.policy_index, args.suite, WHO, "--policy", "--policy-index")
@@ -452,6 +438,18 @@ def validate(args: Args) -> tuple[dict | None, int, str]:
                 f"({'none recorded' if own is None else own}); expected a collection file with an 'alpha' per checkpoint"
             )
         args.alpha = own
+    elif args.alpha is None:  # as above, resolved before anything is saved
+        # departs from the paper's SAC (0.2): a trained policy's own temperature ends near 0.005-0.03, and a fresh
+        # critic learning values full of a 0.2 entropy bonus pulls the actor toward noise (the record's table)
+        args.alpha = 0.2 if args.init == "scratch" else 0.01
+    check_sac_args(WHO, args)
+    counts = dict.fromkeys(("eval_every", "eval_episodes", "state_every", "log_every"), 1)
+    check_args(WHO, args, at_least=counts, non_negative=("lambda_td", "anchor_weight"))
+    if args.anchor_weight and args.init == "scratch":
+        raise SystemExit(
+            f"{WHO}: --anchor-weight {args.anchor_weight}: pulls toward a starting policy; --init scratch has none"
+        )
+    check_lr_ramp(WHO, args)
     out = args.out or default_out(args, init_name(source))
     inputs = [args.policy] if source is not None else []
     check_output(WHO, "--out", out, inputs)

@@ -438,6 +438,26 @@ def finished_tasks(folder: str, args: Args) -> set:
     return done
 
 
+def start_workers(target, tasks: list, workers: int) -> tuple[list, list]:
+    """`workers` spawned processes (at most one per task), each running target(conn, its contiguous share of `tasks`);
+    returns the shares (task positions) and this side's pipes, in the same order."""
+    shares, conns = [s.tolist() for s in np.array_split(np.arange(len(tasks)), min(workers, len(tasks)))], []
+    for share in shares:
+        here, there = multiprocessing.get_context("spawn").Pipe()
+        args = (there, [tasks[k] for k in share])
+        multiprocessing.get_context("spawn").Process(target=target, args=args, daemon=True).start()
+        conns.append(here)
+    return shares, conns
+
+
+def gather(conns: list, hint: str) -> list:
+    """Every worker's reply, in the workers' order; a worker that died stops the run in one line ending in `hint`."""
+    try:
+        return [conn.recv() for conn in conns]
+    except (EOFError, ConnectionError) as e:
+        raise SystemExit(f"{WHO}: a worker process stopped ({e!r}); {hint}")
+
+
 def environment_worker(conn, tasks: list) -> None:
     """A process stepping a share of the training environments: one SyncVectorEnv with same-step autoreset."""
     envs = gym.vector.SyncVectorEnv([partial(make_env, t) for t in tasks], autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
@@ -458,32 +478,21 @@ class EnvironmentWorkers:
     """The K training environments stepped by `workers` processes (spawned), each a contiguous share of the tasks, all
     at once: SyncVectorEnv's reset and step over all K, the same transitions (environment k is seeded seed + k)."""
 
-    def __init__(self, workers: int, tasks: list):
-        self.shares, self.conns = np.array_split(np.arange(len(tasks)), min(workers, len(tasks))), []
-        for share in self.shares:
-            here, there = multiprocessing.get_context("spawn").Pipe()
-            worker = multiprocessing.get_context("spawn").Process(
-                target=environment_worker, args=(there, [tasks[k] for k in share]), daemon=True
-            )
-            worker.start()
-            self.conns.append(here)
-        self.single_observation_space, self.single_action_space = [self.receive(conn) for conn in self.conns][0]
+    HINT = "--env-workers 0 steps the environments in this process"
 
-    def receive(self, conn):
-        try:
-            return conn.recv()
-        except (EOFError, ConnectionError) as e:
-            raise SystemExit(f"{WHO}: an environment process stopped ({e!r}); --env-workers 0 steps them in this process")
+    def __init__(self, workers: int, tasks: list):
+        self.shares, self.conns = start_workers(environment_worker, tasks, workers)
+        self.single_observation_space, self.single_action_space = gather(self.conns, self.HINT)[0]
 
     def reset(self, seed: int):
         for conn, share in zip(self.conns, self.shares):
-            conn.send(("reset", [seed + int(k) for k in share]))
-        return np.concatenate([self.receive(conn) for conn in self.conns]), {}
+            conn.send(("reset", [seed + k for k in share]))
+        return np.concatenate(gather(self.conns, self.HINT)), {}
 
     def step(self, actions: np.ndarray):
         for conn, share in zip(self.conns, self.shares):
             conn.send(("step", actions[share]))
-        parts = [self.receive(conn) for conn in self.conns]
+        parts = gather(self.conns, self.HINT)
         final_obs = np.full(len(actions), None, dtype=object)
         for share, part in zip(self.shares, parts):
             if part[4] is not None:
@@ -522,32 +531,21 @@ class Evaluations:
     evaluation) has the machine to itself. With 0 workers, this process scores. Either way the scores are
     common.evaluate's, task by task, and an evaluation draws no training randomness."""
 
-    def __init__(self, workers: int, tasks: list, actor_args: dict, episodes: int, seed: int, behavior: bool):
-        self.job, self.pool, self.conns = (actor_args, episodes, seed, behavior), {}, []
-        shares = np.array_split(np.arange(len(tasks)), min(workers, len(tasks))) if workers else [np.arange(len(tasks))]
-        self.shares = [(share.tolist(), [tasks[k] for k in share]) for share in shares]
-        for _, share_tasks in self.shares if workers else []:
-            here, there = multiprocessing.get_context("spawn").Pipe()
-            multiprocessing.get_context("spawn").Process(
-                target=evaluation_worker, args=(there, share_tasks), daemon=True
-            ).start()
-            self.conns.append(here)
-        self.receive()  # each worker is ready: its imports and environments do not slow the first steps of training
+    HINT = "--eval-workers 0 scores checkpoints in this process"
 
-    def receive(self) -> list:
-        try:
-            return [conn.recv() for conn in self.conns]
-        except (EOFError, ConnectionError) as e:
-            raise SystemExit(f"{WHO}: an evaluation process stopped ({e!r}); --eval-workers 0 scores in this process")
+    def __init__(self, workers: int, tasks: list, actor_args: dict, episodes: int, seed: int, behavior: bool):
+        self.job, self.tasks, self.pool = (actor_args, episodes, seed, behavior), tasks, {}
+        self.shares, self.conns = start_workers(evaluation_worker, tasks, workers) if workers else ([], [])
+        gather(self.conns, self.HINT)  # each worker is ready: its imports and environments do not slow training's start
 
     def __call__(self, params: torch.Tensor):
         """The scores of the K flat actors `params` (K, P): (K, episodes) returns, or a dict of (K, ...) arrays."""
         actor_args, episodes, seed, behavior = self.job
         if not self.conns:
-            return score(actor_args, params, self.shares[0][1], episodes, seed, behavior, self.pool)
-        for conn, (rows, tasks) in zip(self.conns, self.shares):
-            conn.send((actor_args, params[rows], tasks, episodes, seed, behavior))
-        parts = self.receive()
+            return score(actor_args, params, self.tasks, episodes, seed, behavior, self.pool)
+        for conn, share in zip(self.conns, self.shares):
+            conn.send((actor_args, params[share], [self.tasks[k] for k in share], episodes, seed, behavior))
+        parts = gather(self.conns, self.HINT)
         if isinstance(parts[0], dict):
             return {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
         return np.concatenate(parts)
