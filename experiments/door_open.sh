@@ -64,6 +64,8 @@ for stage in $STAGES; do
         # SAC from scratch for 1M steps (public SAC curves first succeed on door-open between 100k and 700k steps),
         # evaluated every 10k steps from 100k on; it stops once it has kept 20 successful checkpoints
         probe long_1m --total-timesteps 1000000 --save-after 100000 --save-every 10000 --state-every 20000
+        once "$RUNS/long_experts.md" experiments/door_open_experts.py "$RUNS/long_1m/metaworld/task_01.pt" \
+            --out "$RUNS/long_experts.md"
         ;;
     *) echo "STAGES: unknown stage '$stage' (experts, clone, recipe, long)" >&2 && exit 2 ;;
     esac

@@ -546,3 +546,28 @@ def test_door_open_spread_measures_the_distance_from_the_clone(tmp_path):
     save_atomic(other, str(tmp_path / "other.pt"))
     with pytest.raises(SystemExit, match="other.pt: another actor layout than the clone"):
         door_open_spread.main(door_open_spread.Args(str(tmp_path / "clone.pt"), (str(tmp_path / "other.pt"),)))
+
+
+def test_door_open_experts_lists_each_checkpoint_and_their_spread(tmp_path):
+    """experiments/door_open_experts.py: per checkpoint its step, returns, success and temperature; then the distances."""
+    import door_open_experts
+
+    data = fake_policies("cheetah-vel", 1, num=3)
+    params = data["params"][:1].repeat(3, 1)
+    params[1, 0] += 3.0
+    params[2, 0] += 3.0
+    params[2, 1] += 4.0  # consecutive 3 and 4, pairwise 3, 4 and 5
+    episode_returns = torch.tensor([[4470.4, 4519.6], [2285.0, 2440.0], [1.0, 2.0]])
+    save_atomic({**data, "params": params, "episode_returns": episode_returns, "returns": episode_returns.mean(1),
+                 "steps": torch.tensor([230_000, 280_000, 290_000]), "alpha": torch.tensor([0.1624, 0.2, 0.25]),
+                 "success": torch.tensor([[1.0, 1.0], [1.0, 0.0], [0.0, 0.0]])}, str(tmp_path / "task_01.pt"))  # fmt: skip
+    text = door_open_experts.main(door_open_experts.Args(str(tmp_path / "task_01.pt"), out=str(tmp_path / "e.md")))
+    lines = text.splitlines()
+    assert lines[2:5] == ["| 230k | 4470 / 4520 | 1 / 1 | 0.162 |", "| 280k | 2285 / 2440 | 1 / 0 | 0.200 |",
+                          "| 290k | 1 / 2 | 0 / 0 | 0.250 |"]  # fmt: skip
+    assert lines[-1].startswith("consecutive distance 3.0-4.0; pairwise 3.0-5.0 (median 4.0)")
+    assert (tmp_path / "e.md").read_text() == text + "\n"
+    save_atomic({**data, "params": params[:1], "episode_returns": episode_returns[:1], "returns": episode_returns[:1, 0],
+                 "steps": torch.tensor([1])}, str(tmp_path / "one.pt"))  # fmt: skip
+    with pytest.raises(SystemExit, match="one.pt: 1 checkpoint; expected at least two"):
+        door_open_experts.main(door_open_experts.Args(str(tmp_path / "one.pt")))
