@@ -11,6 +11,7 @@
 #   python hyplatent_train.py --ae artifacts/ae.pt --out artifacts/hyplatent.pt
 #   python hyplatent_train.py --out artifacts/hyplatent.pt --eval-only      # table of a saved checkpoint
 #   python hyplatent_train.py --ae artifacts/ae_mw.pt --condition behavior --embedding artifacts/embed.pt
+import math
 import os
 import time
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.tensorboard import SummaryWriter
 
 from common import (
+    Actor,
     Generator,
     ParamAutoencoder,
     Task,
@@ -41,6 +43,8 @@ from common import (
     get_task,
     load_artifact,
     load_collection,
+    load_flat_params,
+    make_env,
     mtrl_conditions,
     params_digest,
     pick_device,
@@ -105,6 +109,19 @@ class Args:
     condition_noise: float = 0.0
     """std of Gaussian noise on the generator's training condition, per dimension in units of the training conditions'
     std (0: none, the paper); the targets stay the clean pair's (docs/experiments/metaworld-generators.md)"""
+    quality_condition: bool = False
+    """condition also on each checkpoint's quality, the rank of its return among its task's checkpoints scaled to
+    [0, 1] (1: the task's best; a rank, so comparable across tasks), and generate at --ask-quality (not in the paper:
+    every checkpoint of a task shares one MDP parameter, so eq. (2) alone pulls toward their average)"""
+    ask_quality: float = 1.0
+    """the quality a --quality-condition generator is asked for when it generates (1: its task's best checkpoint)"""
+    lambda_behavior: float = 0.0
+    """weight of a behaviour term added to eq. (2): the squared gap between the decoded policy's deterministic actions
+    and its paired expert's, on states of its task's best checkpoint's rollouts (not in the paper; 0: off)"""
+    behavior_episodes: int = 2
+    """with --lambda-behavior: deterministic episodes of each training task's best checkpoint whose states it uses"""
+    behavior_states: int = 64
+    """with --lambda-behavior: states per latent and generator step, drawn from its task's rollouts"""
     ema_decay: float = 0.0
     """decay of an exponential moving average of the generator's (and trained decoder's) weights, saved in place of
     the last iterate (not in the paper; docs/experiments/cheetah-vel-15.md); 0: the last iterate, as the paper"""
@@ -230,7 +247,8 @@ def validate(args: Args) -> tuple[dict, dict, list, list, dict | None]:
     collection, the training task ids, the evaluation targets (held-out tasks, or tasks at --params; MetaWorld:
     the seen tasks, then the unseen ones) and the behaviour embedding (None unless --condition behavior).
     """
-    counts = ("iterations", "g_steps", "eval_samples", "eval_episodes", "log_every", "state_every")
+    counts = ("iterations", "g_steps", "eval_samples", "eval_episodes", "log_every", "state_every", "behavior_episodes")
+    counts += ("behavior_states",)
     at_least = {**dict.fromkeys(counts, 1), "batch_size": 2, "ci_reps": 100, "best_checkpoints": 0}  # BatchNorm: 2
     if args.noise_dim is not None and args.noise_dim < 1:
         raise SystemExit(f"{WHO}: --noise-dim {args.noise_dim}: expected an integer >= 1")
@@ -239,7 +257,8 @@ def validate(args: Args) -> tuple[dict, dict, list, list, dict | None]:
         args,
         at_least,
         positive=("lr", "real_label"),
-        non_negative=("lambda_recon", "lambda_reg", "condition_noise", "noise_scale"),
+        non_negative=("lambda_recon", "lambda_reg", "condition_noise", "noise_scale", "lambda_behavior"),
+        unit=("ask_quality",),
         coverage=("ci",),
     )
     if args.real_label > 1:
@@ -281,6 +300,8 @@ def validate(args: Args) -> tuple[dict, dict, list, list, dict | None]:
             )
         if args.condition == "behavior" and not args.embedding:
             raise SystemExit(f"{WHO}: --embedding: --condition behavior needs the embedding file of behavior_embed.py")
+        if args.quality_condition and args.condition == "behavior":
+            raise SystemExit(f"{WHO}: --quality-condition: not with --condition behavior (HypFormer reads tau_e alone)")
         if args.embedding and args.condition != "behavior":
             raise SystemExit(f"{WHO}: --embedding {args.embedding}: only read with --condition behavior")
         for i in (task_index(source["suite"], i, "--train-task-ids") for i in args.train_task_ids):
@@ -399,6 +420,47 @@ def perturb_condition(cond: torch.Tensor, cond_std: torch.Tensor, scale: float) 
     return cond + scale * cond_std * torch.randn_like(cond) if scale else cond
 
 
+def checkpoint_quality(ae: dict, collection: dict, rows: torch.Tensor) -> torch.Tensor:
+    """(M, 1) quality of the checkpoints at autoencoder rows `rows` (--quality-condition): the rank of its recorded
+    return among all its task's checkpoints, scaled to [0, 1] (0: the task's worst, 1: its best)."""
+    ranks = []
+    for i in ae["train_task_ids"]:  # rows are tasks in order, then each task's checkpoints
+        returns = collection[i]["returns"]
+        ranks.append(returns.argsort().argsort().float() / max(len(returns) - 1, 1))
+    return torch.cat(ranks)[rows].unsqueeze(1)
+
+
+@torch.no_grad()
+def rollout_states(ae: dict, collection: dict, task_ids: list, episodes: int) -> list:
+    """[(N_i, obs_dim) states] visited by each task's best checkpoint in `episodes` deterministic episodes, reset seeds
+    eval_seed + e (--lambda-behavior: where the behaviour term compares actions). Draws no torch random numbers."""
+    states = []
+    for i in task_ids:
+        data = collection[i]
+        with torch.random.fork_rng(devices=[]):  # its initialization is overwritten: leave the training stream alone
+            actor = load_flat_params(Actor(**ae["actor_args"]), data["params"][data["returns"].argmax()])
+        env, visited = make_env(Task.from_dict(data["task"])), []
+        for e in range(episodes):
+            obs, done = env.reset(seed=ae["eval_seed"] + e)[0], False
+            while not done:
+                visited.append(obs)
+                obs, _, terminated, truncated, _ = env.step(actor.act(torch.as_tensor(obs, dtype=torch.float32)).numpy())
+                done = terminated or truncated
+        env.close()
+        states.append(torch.as_tensor(np.stack(visited), dtype=torch.float32))
+    return states
+
+
+def deterministic_actions(actor: Actor, layout: list, params: torch.Tensor, states: torch.Tensor) -> torch.Tensor:
+    """tanh(mean) (B, S, act_dim) of B flat policies `params` (B, P) on their states (B, S, obs_dim), differentiable in
+    `params`; `actor` is a task-batched Actor of B policies that lends its structure (its own weights are not read)."""
+    sizes = [math.prod(shape) for _, shape in layout]
+    chunks = params.split(sizes, dim=-1)
+    weights = {name: chunk.reshape(len(params), *shape) for (name, shape), chunk in zip(layout, chunks)}
+    mean, _ = torch.func.functional_call(actor, weights, (states,), strict=False)
+    return torch.tanh(mean)
+
+
 # ----------------------------------------------------------------------------------------------
 # Algorithm 1: the discriminator and its auxiliary head, then the generator (and decoder), per iteration
 # ----------------------------------------------------------------------------------------------
@@ -414,7 +476,11 @@ def train(args: Args, ae: dict, collection: dict, train_ids: list, embedding: di
     if args.best_checkpoints:  # departs from the paper (all checkpoints): the paired experts are each task's best
         keep = best_rows(ae, collection, rows, args.best_checkpoints)
         rows, cond_all = rows[keep], cond_all[keep]
+    if args.quality_condition:  # departs from the paper: (M, quality) asks for the best at generation (--ask-quality)
+        cond_all = torch.cat([cond_all, checkpoint_quality(ae, collection, rows)], -1)
     z_real_all, task_of_rows = ae["latents"][rows].flatten(1), ae["task_index"][rows]  # (M, 2 * latent_dim), (M,)
+    # --lambda-behavior: the states of each training task's best checkpoint, padded into one (tasks, N, obs) tensor
+    pools = rollout_states(ae, collection, train_ids, args.behavior_episodes) if args.lambda_behavior else []
     torch.manual_seed(args.seed)
 
     autoencoder = ParamAutoencoder(**ae["model_args"])
@@ -436,6 +502,26 @@ def train(args: Args, ae: dict, collection: dict, train_ids: list, embedding: di
         net.to(device)
     z_real_all, cond_all, x_all, task_of_rows = (t.to(device) for t in (z_real_all, cond_all, x_all, task_of_rows))
     cond_std = cond_all.std(0) if len(cond_all) > 1 else torch.zeros_like(cond_all[0])  # --condition-noise's unit
+    if pools:
+        counts = torch.tensor([len(p) for p in pools], device=device)
+        pool = torch.zeros(len(pools), max(counts), pools[0].shape[1])
+        for n, p in enumerate(pools):
+            pool[n, : len(p)] = p
+        pool, pool_of_rows = pool.to(device), torch.tensor([train_ids.index(t) for t in task_of_rows.tolist()], device=device)
+        with torch.random.fork_rng(devices=[]):  # its own weights are never read: leave the training stream alone
+            behavior_actor = Actor(**ae["actor_args"], num_tasks=args.batch_size).to(device)
+
+    def behavior_gap(decoded: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+        """The behaviour term: the decoded policies' deterministic actions against their paired experts', on
+        --behavior-states states of each one's task (not in the paper)."""
+        task = pool_of_rows[idx]
+        pick = (torch.rand(len(idx), args.behavior_states, device=device) * counts[task][:, None]).long()
+        states = pool[task[:, None], pick]  # (B, S, obs_dim)
+        with torch.no_grad():
+            target = deterministic_actions(behavior_actor, ae["layout"], autoencoder.denormalize(x_all[idx]), states)
+        return F.mse_loss(
+            deterministic_actions(behavior_actor, ae["layout"], autoencoder.denormalize(decoded), states), target
+        )
 
     def generator_input(cond: torch.Tensor) -> torch.Tensor:  # fresh noise, then the (perturbed) condition
         return torch.cat(
@@ -479,6 +565,8 @@ def train(args: Args, ae: dict, collection: dict, train_ids: list, embedding: di
         f"({cond_all.shape[1]}), recon {args.recon}, decoder {'trained' if train_decoder else 'frozen'}, "
         f"encoder {'trained' if args.train_encoder else 'frozen'}, "
         f"discriminator logit on {'(latent, condition)' if args.projection_discriminator else 'the latent (paper)'}"
+        + (", conditioned on quality too" if args.quality_condition else "")
+        + (f", behaviour term on {sum(map(len, pools))} states" if pools else "")
     )
 
     def own_now() -> dict:  # own_task_latents against the real latents as the discriminator now sees them
@@ -516,19 +604,25 @@ def train(args: Args, ae: dict, collection: dict, train_ids: list, embedding: di
             # non-saturating form of eq. (2)'s log(1 - F(Z_hat)): same fixed point, usable gradients early on
             g_adv = F.binary_cross_entropy_with_logits(logit_fake, torch.ones_like(logit_fake))
             g_reg = F.mse_loss(cond_fake, cond)
+            decoded = autoencoder.decode(z_fake.view(args.batch_size, 2, -1)) if args.recon == "param" or pools else None
             if args.recon == "param":  # eq. (2): || D_theta(G(M, n)) - X ||^2 against the paired expert
-                g_rec = F.mse_loss(autoencoder.decode(z_fake.view(args.batch_size, 2, -1)), x_all[idx])
+                g_rec = F.mse_loss(decoded, x_all[idx])
             else:  # AMT-Hyp: regress the paired expert's latent
                 g_rec = F.mse_loss(z_fake, z_real.detach())
+            g_loss = g_adv + args.lambda_reg * g_reg + args.lambda_recon * g_rec
+            if pools:  # departs from the paper: what the decoded policy does, not only its parameters
+                g_beh = behavior_gap(decoded, idx)
+                g_loss = g_loss + args.lambda_behavior * g_beh
             g_optimizer.zero_grad()
-            (g_adv + args.lambda_reg * g_reg + args.lambda_recon * g_rec).backward()
+            g_loss.backward()
             g_optimizer.step()
         if ema is not None:
             ema.update_parameters(g_nets)
 
         if it % 10 == 0:
             logged = {"d_adv": d_adv, "d_reg": d_reg, "g_adv": g_adv, "g_reg": g_reg, "g_recon": g_rec}
-            for name, value in {**logged, **({"e_recon": e_rec} if args.train_encoder else {})}.items():
+            logged.update({"e_recon": e_rec} if args.train_encoder else {}, **({"g_behavior": g_beh} if pools else {}))
+            for name, value in logged.items():
                 writer.add_scalar(f"losses/{name}", value.item(), it)
         if it % args.state_every == 0 and it < args.iterations:
             save_training_state(state_path, args, it, stateful, inputs, WHO, run_name=run_name)
@@ -560,6 +654,7 @@ def train(args: Args, ae: dict, collection: dict, train_ids: list, embedding: di
         "version": 1,
         "suite": suite,
         "condition": args.condition,
+        "quality_condition": args.quality_condition,
         "noise_dim": noise,
         "embedding": os.path.abspath(args.embedding) if embedding else "",
         "train_task_ids": train_ids,
@@ -602,13 +697,18 @@ def build_models(ckpt: dict):
 
 
 @torch.no_grad()
-def generate(ckpt: dict, condition: torch.Tensor, seed: int = 0, noise_scale: float = 1.0) -> torch.Tensor:
+def generate(
+    ckpt: dict, condition: torch.Tensor, seed: int = 0, noise_scale: float = 1.0, quality: float = 1.0
+) -> torch.Tensor:
     """(num, P) flat actor parameters generated from a HypLatent checkpoint, one per row of `condition`
-    (num, d): a task's MDP parameters, or a tau_e (MetaWorld); the noise is N(0, noise_scale^2)."""
+    (num, d): a task's MDP parameters, or a tau_e (MetaWorld); the noise is N(0, noise_scale^2). A generator
+    conditioned on quality too is asked for `quality` (1: its task's best checkpoint)."""
     generator, decoder = build_models(ckpt)
     gen = torch.Generator().manual_seed(seed)
     num = len(condition)
     condition = encode_condition(torch.as_tensor(condition, dtype=torch.float32), ckpt["condition"])
+    if ckpt.get("quality_condition"):  # (a checkpoint from before the flag has no such field: not conditioned)
+        condition = torch.cat([condition, torch.full((num, 1), float(quality))], -1)
     z = generator(torch.cat([noise_scale * torch.randn(num, ckpt["noise_dim"], generator=gen), condition], dim=-1))
     return decoder.denormalize(decoder.decode(z.view(num, 2, -1)))
 
@@ -635,7 +735,9 @@ def zero_shot_policies(ckpt: dict, collection: dict, embedding: dict | None, tar
             noise_seed = args.seed + (i if i is not None else 100_000 + round(task.params[0] * 10_000))
             condition = torch.tensor([list(task.params)] * args.eval_samples)
             where = {**origin, "noise_seed": noise_seed, "noise_scale": args.noise_scale}
-        params = generate(ckpt, condition, noise_seed, args.noise_scale)
+        if ckpt.get("quality_condition"):
+            where["quality"] = args.ask_quality
+        params = generate(ckpt, condition, noise_seed, args.noise_scale, args.ask_quality)
         files[key] = generated_policy_file(task, ckpt, params, args.eval_episodes, where, args)
     return files
 

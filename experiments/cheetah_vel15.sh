@@ -7,12 +7,13 @@
 #   final_seed1                    cheetah-vel-15's generator again at --seed 1 (the final table's second seed)
 #   fit                            both final generators at their 15 training velocities (where the test losses come from)
 #   chain_probe                    two experts fine-tuned from their neighbour, and the 50/50 blends at the midpoints
+#   levers                         validate's pick and the quality and behaviour levers on top of it, in their own tables
 # Resumable: a finished command (its output exists) is skipped. PY=echo prints the commands; RUNS moves the data.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-python}
 RUNS=${RUNS:-../genhyper-runs/cheetah-vel-15}
-STAGES=${STAGES:-collect validate_converged basin basin_guarded validate final final_seed1 fit chain_probe}
+STAGES=${STAGES:-collect validate_converged basin basin_guarded validate final final_seed1 fit chain_probe levers}
 once() { local out=$1; shift; [ -f "$out" ] || $PY "$@"; }
 TRAIN="0 3 6 9 12 14 18 20 22 27 29 32 34 37 39"
 TRAIN_V=$(for t in $TRAIN; do echo -n "$(awk "BEGIN { print 0.075 * ($t + 1) }") "; done)
@@ -40,12 +41,20 @@ ema-best5-recon-1e2||--lambda-recon 1e2 --ema-decay 0.995 --best-checkpoints 5
 ema-ae9k-recon-1e2|--steps 9000|--lambda-recon 1e2 --ema-decay 0.995
 ema-cn0.1-recon-1e2||--lambda-recon 1e2 --ema-decay 0.995 --condition-noise 0.1
 ema0.998-recon-1e2||--lambda-recon 1e2 --ema-decay 0.998
-ema-half-width-recon-1e2||--lambda-recon 1e2 --ema-decay 0.995 --generator-widths 1024 512 256 128"
+ema-half-width-recon-1e2||--lambda-recon 1e2 --ema-decay 0.995 --generator-widths 1024 512 256 128
+ema-quality-recon-1e2||--lambda-recon 1e2 --ema-decay 0.995 --quality-condition
+ema-behavior1-recon-1e2||--lambda-recon 1e2 --ema-decay 0.995 --lambda-behavior 1
+ema-behavior10-recon-1e2||--lambda-recon 1e2 --ema-decay 0.995 --lambda-behavior 10
+ema-behavior100-recon-1e2||--lambda-recon 1e2 --ema-decay 0.995 --lambda-behavior 100"
 
 for stage in $STAGES; do
     case $stage in
     collect | basin | validate | final)
         PY=$PY OUT=$RUNS STAGES=$stage VARIANTS=$VARIANTS bash presets/cheetah_vel15.sh
+        ;;
+    levers)
+        PY=$PY OUT=$RUNS STAGES=validate NOISE_SCALES="" REPORT=_levers SCALE_RECIPE=ema-recon-1e2 \
+            VARIANTS=$(grep -E "^ema-(recon|quality-recon|behavior[0-9]+-recon)-1e2\|" <<<"$VARIANTS") bash presets/cheetah_vel15.sh
         ;;
     validate_converged)
         PY=$PY OUT=$RUNS STAGES=validate EXPERTS=data SCALE_RECIPE=recon-1e2 NOISE_SCALES=1 \

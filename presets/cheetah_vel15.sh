@@ -12,7 +12,7 @@
 #             (validate/held_out.md), at the 11 training velocities against their own experts (validate/fit.md), and
 #             at the suite's other training tasks 0.075 from a fit task, the test tasks' distance (validate/near.md);
 #             then SCALE_RECIPE's generator at NEAR with the evaluation noise scaled by each of NOISE_SCALES
-#             (validate/noise_near.md)
+#             (validate/noise_near.md; NOISE_SCALES="" skips it). REPORT names the tables: validate/held_out$REPORT.md, ...
 #   final     the recipe (AE_FLAGS, HYP_FLAGS, EVAL_FLAGS, picked from validate) on all 15, scored on the 5 test tasks
 #             and over 60 velocities (zeroshot_sweep_15.png, gait_15.png); the same on cheetah-vel-10 (10 of the 15)
 # EXPERTS picks whose experts validate and final train on: basin (the default; outputs get a _basin suffix) or data
@@ -35,7 +35,8 @@ AE_FLAGS=${AE_FLAGS:-}
 HYP_FLAGS=${HYP_FLAGS-"--lambda-recon 1e2 --ema-decay 0.995"}  # picked by validate on the basin experts (the record); "": defaults
 EVAL_FLAGS=${EVAL_FLAGS-"--noise-scale 0.75"}  # picked by validate/noise_near.md (the record); EVAL_FLAGS="" = the paper's
 SCALE_RECIPE=${SCALE_RECIPE:-recon-1e2}       # the recipe (a VARIANTS name) whose generator the noise scales are scored on
-NOISE_SCALES=${NOISE_SCALES:-0 0.25 0.5 0.75 1}
+NOISE_SCALES=${NOISE_SCALES-"0 0.25 0.5 0.75 1"}
+REPORT=${REPORT:-}  # a suffix of the validate stage's tables: a run of a few VARIANTS leaves the full tables as they are
 EXPERTS=${EXPERTS:-basin}
 BASIN_FLAGS=${BASIN_FLAGS:-"--learning-starts 5000 --lr-ramp-steps 20000 --total-timesteps 60000 --save-after 50500 \
 --save-every 500 --num-checkpoints 20 --state-every 5000"}
@@ -107,9 +108,9 @@ for stage in $STAGES; do
                 --table "${hyp%.pt}_near.json" $EXTRA
             tables+=("${hyp%.pt}_zeroshot.json") fits+=("${hyp%.pt}_zeroshot_params.json") nears+=("${hyp%.pt}_near.json")
         done <<<"$VARIANTS"
-        $PY tools/compare_recipes.py "${tables[@]}" --out "$OUT/validate$TAG/held_out.md"
-        $PY tools/compare_recipes.py "${fits[@]}" --out "$OUT/validate$TAG/fit.md"
-        $PY tools/compare_recipes.py "${nears[@]}" --out "$OUT/validate$TAG/near.md"
+        $PY tools/compare_recipes.py "${tables[@]}" --out "$OUT/validate$TAG/held_out$REPORT.md"
+        $PY tools/compare_recipes.py "${fits[@]}" --out "$OUT/validate$TAG/fit$REPORT.md"
+        $PY tools/compare_recipes.py "${nears[@]}" --out "$OUT/validate$TAG/near$REPORT.md"
         # the evaluation noise of one recipe, scaled (truncation): 10 samples per task, as many as fit a mean
         hyp="$OUT/validate$TAG/hyplatent_$SCALE_RECIPE.pt" scaled=()
         for s in $NOISE_SCALES; do
@@ -117,7 +118,7 @@ for stage in $STAGES; do
             once "$table" hyplatent_train.py --out "$hyp" --eval-only --test-task-ids $NEAR --noise-scale "$s" \
                 --eval-samples 10 --table "$table" $EXTRA
         done
-        $PY tools/compare_recipes.py "${scaled[@]}" --out "$OUT/validate$TAG/noise_near.md"
+        [[ -z $NOISE_SCALES ]] || $PY tools/compare_recipes.py "${scaled[@]}" --out "$OUT/validate$TAG/noise_near$REPORT.md"
         ;;
     final)
         for size in $SIZES; do

@@ -219,6 +219,8 @@ def test_bad_metaworld_input_fails_before_work(tmp_path, mw_chain):
         ("hyplatent_train.py", f"--ae {tmp}/artifacts/ae.pt --out hl.pt", "metaworld tasks have no MDP parameters"),
         ("hyplatent_train.py", f"--ae {tmp}/artifacts/ae.pt --condition behavior --out hl.pt",
          "--embedding: --condition behavior needs"),
+        ("hyplatent_train.py", f"--ae {tmp}/artifacts/ae.pt --condition behavior --embedding x.pt --quality-condition",
+         "--quality-condition: not with --condition behavior"),
     ]  # fmt: skip
     for script, argv, message in cases:
         one_line_error(run_script(script, *argv.split(), cwd=tmp_path, check=False), message)

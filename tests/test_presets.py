@@ -1,6 +1,7 @@
 # The paper's configurations (presets/*.sh): every command parses with its stage's Args, has the paper's numbers,
 # and reads what the previous command writes. PY=echo prints the commands instead of running them.
 import importlib
+import math
 import os
 import shlex
 import subprocess
@@ -188,3 +189,17 @@ def test_cheetah_vel15_refuses_unknown_settings(setting, message):
     assert done.returncode == 2 and done.stderr.strip() == message
     if "SCALE_RECIPE" in setting:  # checked before the first stage prints (runs) a command
         assert done.stdout == ""
+
+
+def test_ant_dir15_spreads_its_training_tasks_around_the_circle(tmp_path):
+    commands = preset_commands("ant_dir15.sh", str(tmp_path / "o"))
+    suite = get_suite("ant-dir")
+    collects = [a for m, a in commands if m == "sac_collect"]
+    train, test = ([int(i) for i in a.task_ids] for a in collects)
+    assert len(train) == 15 and not set(train) & set(suite.test_ids) and sorted(test) == sorted(suite.test_ids)
+    for n, i in enumerate(train):  # the training task nearest each of 0, 24, ..., 336 degrees
+        target = 2 * math.pi * n / 15
+        gap = [abs((suite.task_params(j)[0] - target + math.pi) % (2 * math.pi) - math.pi) for j in suite.train_ids]
+        assert suite.task_params(i)[0] == suite.task_params(suite.train_ids[gap.index(min(gap))])[0]
+    assert all(a.total_timesteps == 500_000 and a.save_after == 400_500 and a.num_checkpoints == 200 for a in collects)
+    assert collects[0].out == collects[1].out  # the test tasks' experts beside them: the own-expert column

@@ -258,6 +258,96 @@ def test_generator_trains_on_the_best_checkpoints_only(toy, tmp_path, capsys):
     assert "2 tasks, 6 latents" in capsys.readouterr().out  # 12 checkpoints per task in the toy collection
 
 
+def test_quality_is_each_checkpoints_return_rank_within_its_task():
+    ae = {"train_task_ids": [3, 5], "task_index": torch.tensor([3, 3, 3, 5, 5])}
+    collection = {3: {"returns": torch.tensor([-5.0, -1.0, -9.0])}, 5: {"returns": torch.tensor([70.0, 90.0])}}
+    quality = hyplatent_train.checkpoint_quality(ae, collection, torch.tensor([0, 1, 2, 3, 4]))
+    assert quality.squeeze(1).tolist() == [0.5, 1.0, 0.0, 0.0, 1.0]  # ranks, not returns: comparable across tasks
+    assert hyplatent_train.checkpoint_quality(ae, collection, torch.tensor([4, 1])).squeeze(1).tolist() == [1.0, 1.0]
+
+
+def test_a_quality_conditioned_generator_gives_the_best_checkpoints_when_asked(tmp_path):
+    """Each toy task has two kinds of checkpoint, 6 weak and 6 strong ones; conditioned on quality, the generator asked
+    for the best writes the strong kind, asked for the worst the weak kind; without it, the paper's condition cannot
+    tell them apart."""
+    folder = tmp_path / "data"
+    for seed, index in enumerate((0, 30)):
+        weak, strong = (fake_policies("cheetah-vel", index, num=1, seed=10 * seed + s)["params"] for s in (1, 2))
+        params = torch.cat([weak.expand(6, -1), strong.expand(6, -1)]) + 0.001 * torch.randn(12, weak.shape[1])
+        returns = torch.cat([torch.arange(6.0) - 100, torch.arange(6.0)])  # the strong half holds the best returns
+        data = fake_policies("cheetah-vel", index, num=1, seed=seed)
+        save_atomic({**data, "params": params, "returns": returns, "episode_returns": returns[:, None],
+                     "steps": torch.arange(12)}, str(folder / f"task_{index:02d}.pt"))  # fmt: skip
+    ae_train.main(ae_train.Args(data=str(folder), out=str(tmp_path / "ae.pt"), latent_dim=16, steps=150, batch_size=24,
+                                eval_episodes=1, runs_dir=str(tmp_path / "runs")))  # fmt: skip
+    ckpt = toy_hyplatent(tmp_path, tmp_path, recon="latent", quality_condition=True, test_task_ids=(6,))
+    assert ckpt["quality_condition"] and ckpt["generator_args"]["in_dim"] == ckpt["noise_dim"] + 2
+    ae = load_artifact(str(tmp_path / "ae.pt"), "autoencoder")
+    autoencoder = ParamAutoencoder(**ae["model_args"])
+    autoencoder.load_state_dict(ae["state_dict"])
+    for i in (0, 30):
+        rows = ae["task_index"] == i
+        kinds = {"weak": ae["latents"][rows][:6].flatten(1).mean(0), "strong": ae["latents"][rows][6:].flatten(1).mean(0)}
+        for quality, kind, other in ((1.0, "strong", "weak"), (0.0, "weak", "strong")):
+            params = generate(ckpt, ae["task_params"][rows][:1].expand(16, -1), seed=1, quality=quality)
+            with torch.no_grad():
+                z = autoencoder.encode(autoencoder.normalize(params)).flatten(1)
+            own, away = (z - kinds[kind]).norm(dim=1), (z - kinds[other]).norm(dim=1)
+            assert (own < away).all(), f"task {i}, quality {quality}: {own.mean():.3f} from {kind}, {away.mean():.3f}"
+    files = load_policies(str(tmp_path / "hl_generated" / "task_06.pt"), "test")
+    assert files["origin"]["quality"] == 1.0  # what the generated policies were asked for
+    unconditioned = toy_hyplatent(tmp_path, tmp_path / "plain", iterations=5, test_task_ids=(6,))
+    assert not unconditioned["quality_condition"] and unconditioned["generator_args"]["in_dim"] == ckpt["noise_dim"] + 1
+    condition = torch.tensor([[0.3]])
+    assert torch.equal(generate(unconditioned, condition, quality=0.0), generate(unconditioned, condition, quality=1.0))
+
+
+def test_behavior_actions_are_each_policys_own_and_can_be_learned():
+    """deterministic_actions runs B flat policies at once, each as the plain Actor it decodes to, and its gradient
+    reaches the parameters: fitting one policy's actions to another's closes the gap."""
+    torch.manual_seed(0)
+    actor_args = dict(obs_dim=5, act_dim=2, hidden=8)
+    policies = [Actor(**actor_args) for _ in range(3)]
+    layout = actor_layout(policies[0])
+    params = torch.stack([common.flatten_params(p) for p in policies])
+    states = torch.randn(3, 7, 5)
+    lender = Actor(**actor_args, num_tasks=3)
+    actions = hyplatent_train.deterministic_actions(lender, layout, params, states)
+    for k, policy in enumerate(policies):
+        with torch.no_grad():
+            assert torch.allclose(actions[k], torch.tanh(policy(states[k])[0]), atol=1e-6)
+    student = params[1:2].clone().requires_grad_(True)
+    optimizer = torch.optim.Adam([student], lr=1e-2)
+    one = Actor(**actor_args, num_tasks=1)
+    gaps = []
+    for _ in range(200):
+        gap = F.mse_loss(hyplatent_train.deterministic_actions(one, layout, student, states[:1]), actions[:1].detach())
+        optimizer.zero_grad()
+        gap.backward()
+        optimizer.step()
+        gaps.append(gap.item())
+    assert gaps[-1] < 0.1 * gaps[0], gaps[::50]
+
+
+def test_behavior_term_reads_the_best_checkpoints_states_and_is_off_by_default(toy, tmp_path, capsys):
+    """The states come from each task's best checkpoint's deterministic episodes (no torch draw); with the term off the
+    run is the paper's bit for bit, with it on the generator moves differently."""
+    ae = load_artifact(str(toy["cheetah-vel"] / "ae.pt"), "autoencoder")
+    collection = common.load_collection(str(toy["cheetah-vel"] / "data"), "test")
+    state = torch.get_rng_state()
+    states = hyplatent_train.rollout_states(ae, collection, [0, 30], episodes=2)
+    assert torch.equal(torch.get_rng_state(), state)
+    assert [s.shape for s in states] == [(400, 17)] * 2  # 2 episodes of 200 steps, HalfCheetah's observations
+    assert torch.equal(states[0], hyplatent_train.rollout_states(ae, collection, [0], episodes=2)[0])
+    short = dict(iterations=6, test_task_ids=(6,))
+    default = toy_hyplatent(toy["cheetah-vel"], tmp_path / "default", **short)
+    off = toy_hyplatent(toy["cheetah-vel"], tmp_path / "off", lambda_behavior=0.0, behavior_states=3, **short)
+    on = toy_hyplatent(toy["cheetah-vel"], tmp_path / "on", lambda_behavior=100.0, **short)
+    assert "behaviour term on 800 states" in capsys.readouterr().out
+    assert all(torch.equal(off["generator"][k], v) for k, v in default["generator"].items())
+    assert any(not torch.equal(on["generator"][k], v) for k, v in default["generator"].items() if v.is_floating_point())
+
+
 def test_ema_saves_the_averaged_weights_and_resumes_to_them(toy, tmp_path, monkeypatch, capsys):
     """--ema-decay saves the moving average of the generator and the trained decoder, not the last iterate (a decay
     near 0 averages nothing: the last iterate, key for key); killed after a state, the run ends where an unbroken one does."""
@@ -681,6 +771,9 @@ def test_hyplatent_bad_input(chain, tmp_path, run):
         (dict(lr=0.0), "--lr 0.0: expected a number > 0"),
         (dict(condition_noise=-0.1), "--condition-noise -0.1: expected a number >= 0"),
         (dict(ema_decay=1.0), r"--ema-decay 1.0: expected a number in \[0, 1\)"),
+        (dict(ask_quality=1.5), r"--ask-quality 1.5: expected a number in \[0, 1\]"),
+        (dict(lambda_behavior=-1.0), "--lambda-behavior -1.0: expected a number >= 0"),
+        (dict(behavior_states=0), "--behavior-states 0: expected an integer >= 1"),
         (dict(data=str(tmp_path)), "--data .*: no task files"),
         (dict(test_task_ids=(7, 7)), "--test-task-ids: target 7 is asked twice"),
         (dict(params=(1.3, 1.3000001)), "--params: target velocity=1.3 is asked twice"),  # one name, one file
