@@ -4,7 +4,8 @@
 #   sweep       the generator at 60 velocities over (0, 3] and at its 6 training velocities; the sweep and gait figures
 #   chain       why the generator loses to the nearest expert, on training tasks only: generators on 4 of the 6
 #               training tasks (0 12 29 37), scored on the other two (8, 21), at their own velocities and near them,
-#               on an autoencoder of the 4 ("strict") and on the quickstart's ("leaky": it saw 8 and 21)
+#               on an autoencoder of the 4 ("strict") and on the quickstart's ("leaky": it saw 8 and 21); the strict
+#               ones also near the 4 (near.md); the last three rows are the quality and behaviour levers
 # Resumable: a finished command (its output exists) is skipped. PY=echo prints the commands; RUNS moves the data.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,10 +34,11 @@ for stage in $STAGES; do
     chain)
         once "$RUNS/chain/ae_strict.pt" ae_train.py --data "$RUNS/data/cheetah-vel" --train-task-ids 0 12 29 37 --steps 400 \
             --out "$RUNS/chain/ae_strict.pt" --runs-dir "$RUNS/runs"
-        held=() fits=()
+        held=() fits=() nears=()
         for recipe in "strict|default|" "strict|recon-1e2|--lambda-recon 1e2" "strict|recon-1e1|--lambda-recon 1e1" \
             "strict|best-3|--best-checkpoints 3" "leaky|default|" "leaky|best-3|--best-checkpoints 3" \
-            "leaky|train-encoder|--train-encoder"; do
+            "leaky|train-encoder|--train-encoder" "strict|quality|--quality-condition" \
+            "strict|behavior10|--lambda-behavior 10" "strict|behavior100|--lambda-behavior 100"; do
             IFS="|" read -r ae name flags <<<"$recipe"
             [ "$ae" = strict ] && ae_file="$RUNS/chain/ae_strict.pt" || ae_file="$RUNS/ae.pt"
             hyp="$RUNS/chain/hyplatent_${ae}_$name.pt"
@@ -44,12 +46,14 @@ for stage in $STAGES; do
                 --iterations 300 $flags --runs-dir "$RUNS/runs"
             once "${hyp%.pt}_fit.json" hyplatent_train.py --out "$hyp" --eval-only --params $FIT --table "${hyp%.pt}_fit.json"
             held+=("${hyp%.pt}_zeroshot.json") fits+=("${hyp%.pt}_fit.json")
+            if [ "$ae" = strict ]; then
+                once "${hyp%.pt}_near.json" hyplatent_train.py --out "$hyp" --eval-only --params $NEAR --table "${hyp%.pt}_near.json"
+                nears+=("${hyp%.pt}_near.json")
+            fi
         done
-        once "$RUNS/chain/hyplatent_strict_default_near.json" hyplatent_train.py \
-            --out "$RUNS/chain/hyplatent_strict_default.pt" --eval-only --params $NEAR \
-            --table "$RUNS/chain/hyplatent_strict_default_near.json"
         $PY tools/compare_recipes.py "${held[@]}" --out "$RUNS/chain/held_out.md"
         $PY tools/compare_recipes.py "${fits[@]}" --out "$RUNS/chain/fit.md"
+        $PY tools/compare_recipes.py "${nears[@]}" --out "$RUNS/chain/near.md"
         ;;
     *) echo "STAGES: unknown stage '$stage'" >&2 && exit 2 ;;
     esac

@@ -4,6 +4,17 @@
 #   collect   SAC experts of the 15 training tasks (500k steps, 200 checkpoints from 400.5k on, as the paper keeps
 #             checkpoints from 500k on of a longer run), then of the 5 test tasks into the same folder: only the
 #             zero-shot table's "own expert" column reads those (ae_train.py never trains on a test task)
+#   validate  4 of the 15 (VAL) held out from everything: the autoencoder and HypLatent train on the other 11, and each
+#             recipe of VARIANTS (the condition raw radians or (cos, sin), each with the defaults and with
+#             cheetah-vel-15's pick) is scored on VAL (validate/held_out.md) and on the suite's other training tasks,
+#             between the 15 as the test tasks are (validate/between.md). Rule, fixed before the run: the recipe with
+#             the highest generated mean on the between tasks, if its interval lies wholly above the defaults' (raw
+#             radians, the paper's condition); otherwise the defaults
+#   final     RECIPE on all 15, scored on the 5 test tasks; the sweep over 60 directions (zeroshot_sweep.png) and the
+#             gait, the direction walked against the goal's (gait.png)
+#   finetune  from the generated policy (policy k = seed - 1 of its file) of test tasks 30 and 41, the two farthest from
+#             a training task (8.3 and 6.3 degrees), seeds 1-3, 100k steps, fine-tuning's defaults; scratch SAC on the
+#             same tasks and seeds for 200k steps; the curves (finetune.png)
 # The 15 training tasks were fixed before any Ant-Dir number of them was seen: for each of the 15 evenly spaced
 # directions 0, 24, ..., 336 degrees, the training task (not one of Table I's test tasks) whose goal is nearest.
 # Run it again after a stop: sac_collect.py resumes an interrupted run and skips tasks whose files exist. PY picks the
@@ -13,10 +24,18 @@ cd "$(dirname "$0")/.."
 PY=${PY:-python}
 OUT=${OUT:-paper/ant-dir-15}
 EXTRA=${EXTRA:-}
-STAGES=${STAGES:-collect}
+STAGES=${STAGES:-collect validate final finetune}
 TRAIN="49 1 45 28 27 7 20 16 32 15 34 43 38 10 8"  # goals 10.5, 24.4, 48.2, ..., 340.4 degrees: one per 24 degrees
 TEST="6 17 23 30 41"                              # Table I's test tasks (the suite's)
+VAL="45 20 34 10"                                  # 48, 143, 244, 311 degrees: one per quarter, none at the ends
 COLLECT="--total-timesteps 500000 --save-after 400500 --save-every 500 --num-checkpoints 200 --state-every 20000"
+# name | HypLatent flags: the candidates of the validate stage (the first is the defaults)
+VARIANTS=${VARIANTS:-"raw|--condition raw
+cossin|--condition cossin
+raw-pick|--condition raw --lambda-recon 1e2 --ema-decay 0.995
+cossin-pick|--condition cossin --lambda-recon 1e2 --ema-decay 0.995"}
+RECIPE=${RECIPE:-"--condition raw"}  # set from the validate stage's rule (the record); the defaults until it has run
+once() { local out=$1; shift; [ -f "$out" ] || $PY "$@"; }  # runs a stage command unless its output exists
 
 for stage in $STAGES; do
     case $stage in
@@ -24,6 +43,46 @@ for stage in $STAGES; do
         $PY sac_collect.py --suite ant-dir --task-ids $TRAIN $COLLECT --out "$OUT/data" --runs-dir "$OUT/runs" $EXTRA
         $PY sac_collect.py --suite ant-dir --task-ids $TEST $COLLECT --out "$OUT/data" --runs-dir "$OUT/runs" $EXTRA
         ;;
-    *) echo "STAGES: unknown stage '$stage', expected collect" >&2 && exit 2 ;;
+    validate)
+        FIT=$(for t in $TRAIN; do [[ " $VAL " == *" $t "* ]] || echo -n "$t "; done)
+        BETWEEN=$(for t in $(seq 0 49); do [[ " $TRAIN $TEST " == *" $t "* ]] || echo -n "$t "; done)  # the other 30
+        once "$OUT/validate/ae.pt" ae_train.py --data "$OUT/data/ant-dir" --train-task-ids $FIT --out "$OUT/validate/ae.pt" \
+            --runs-dir "$OUT/runs" $EXTRA
+        tables=() betweens=()
+        while IFS="|" read -r name flags; do
+            hyp="$OUT/validate/hyplatent_$name.pt"
+            once "$hyp" hyplatent_train.py --ae "$OUT/validate/ae.pt" --out "$hyp" --test-task-ids $VAL $flags \
+                --runs-dir "$OUT/runs" $EXTRA
+            once "${hyp%.pt}_between.json" hyplatent_train.py --out "$hyp" --eval-only --test-task-ids $BETWEEN \
+                --table "${hyp%.pt}_between.json" $EXTRA
+            tables+=("${hyp%.pt}_zeroshot.json") betweens+=("${hyp%.pt}_between.json")
+        done <<<"$VARIANTS"
+        $PY tools/compare_recipes.py "${tables[@]}" --out "$OUT/validate/held_out.md"
+        $PY tools/compare_recipes.py "${betweens[@]}" --out "$OUT/validate/between.md"
+        ;;
+    final)
+        once "$OUT/ae.pt" ae_train.py --data "$OUT/data/ant-dir" --train-task-ids $TRAIN --out "$OUT/ae.pt" \
+            --runs-dir "$OUT/runs" $EXTRA
+        once "$OUT/hyplatent.pt" hyplatent_train.py --ae "$OUT/ae.pt" --out "$OUT/hyplatent.pt" $RECIPE \
+            --runs-dir "$OUT/runs" $EXTRA
+        once "$OUT/hyplatent_zeroshot_params.json" hyplatent_train.py --out "$OUT/hyplatent.pt" --eval-only \
+            --params $(seq 0 0.105 6.2) $EXTRA  # 60 directions over the circle, 6 degrees apart
+        once "$OUT/zeroshot_sweep.png" tools/plot_zeroshot.py "$OUT/hyplatent_zeroshot_params.json" \
+            "$OUT/hyplatent_zeroshot.json" --out "$OUT/zeroshot_sweep.png"
+        once "$OUT/gait.png" tools/plot_gait.py "$OUT/hyplatent_generated" \
+            --experts "$OUT/data/ant-dir" --episodes 2 --out "$OUT/gait.png"
+        ;;
+    finetune)
+        for t in 30 41; do for s in 1 2 3; do
+            once "$OUT/finetune/task${t}_generated_seed$s.pt" finetune_tdreg.py --suite ant-dir --task-id "$t" \
+                --policy "$OUT/hyplatent_generated/task_$t.pt" --policy-index $((s - 1)) --seed "$s" \
+                --total-timesteps 100000 --out "$OUT/finetune/task${t}_generated_seed$s.pt" --runs-dir "$OUT/runs" $EXTRA
+            once "$OUT/finetune/task${t}_scratch_seed$s.pt" finetune_tdreg.py --suite ant-dir --task-id "$t" \
+                --init scratch --lambda-td 0 --lr-ramp-steps 0 --seed "$s" --total-timesteps 200000 \
+                --out "$OUT/finetune/task${t}_scratch_seed$s.pt" --runs-dir "$OUT/runs" $EXTRA
+        done; done
+        once "$OUT/finetune.png" tools/plot_finetune.py "$OUT"/finetune/task*.pt --out "$OUT/finetune.png"
+        ;;
+    *) echo "STAGES: unknown stage '$stage', expected collect, validate, final or finetune" >&2 && exit 2 ;;
     esac
 done

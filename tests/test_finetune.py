@@ -253,18 +253,21 @@ def test_script_resumes_after_a_kill_and_plots(chain, tmp_path):
             fake_run(tmp_path, "g2.pt", 2, "generated + TD reg + lr ramp", [-125, -200, -100]),
             str(tmp_path / "g3.pt.state.pt"))  # fmt: skip
     (tmp_path / "g3.pt.state.pt").write_bytes(b"")  # a run still going: its resume state is skipped, not read
-    table = plot_finetune.main(plot_finetune.Args(runs=runs, out=str(tmp_path / "fig" / "ft.png")))
+    table = plot_finetune.main(plot_finetune.Args(runs=runs, out=str(tmp_path / "fig" / "ft.png"), at=(1000, 2000, 5000)))
     png = (tmp_path / "fig" / "ft.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
     assert (tmp_path / "fig" / "ft.md").read_text().strip() == table
     rows = [[c.strip() for c in line.strip("|").split("|")] for line in table.splitlines()[2:]]
-    # task | runs | seeds | step-0 | final | held steps per seed | mean | ratio | first touch | worst dip
+    # task | runs | seeds | step-0 | final | held steps per seed | mean | ratio | first touch | worst dip | worst dip as
+    # a fraction of start - R_random | return at 1000, 2000, 5000 (the runs end at 2000)
     # scores: s1 0 .33 1; s2 0 .67 1; g1 .83 .93 .97; g2 .92 .67 1. Held: over the line, and so is the mean of the
     # rest of the curve (shorter than --hold here): g1 at 1000; g2 touches at 0 but its mean there is .86, so 2000
     assert rows[0][:2] == ["7", "generated + TD reg + lr ramp + alpha 0.01"] and rows[0][5:9] == ["–"] * 4  # no scratch on 7
-    assert rows[1] == ["23", "scratch", "1 2", "-400.0", "-100.0 ± 0.0", "2000, 2000", "2000", "1.00", "2000", "0.0"]
+    assert rows[0][10] == "–" and rows[0][13] == "–"  # no R_random without scratch runs; no evaluation at 5000
+    assert rows[1] == ["23", "scratch", "1 2", "-400.0", "-100.0 ± 0.0", "2000, 2000", "2000", "1.00", "2000", "0.0", "–",
+                       "-250.0", "-100.0", "–"]  # fmt: skip
     assert rows[2] == ["23", "generated + TD reg + lr ramp", "1 2", "-137.5", "-105.0 ± 5.0", "1000, 2000", "1500", "0.75",
-                       "500", "-75.0"]  # fmt: skip
+                       "500", "-75.0", "0.27", "-160.0", "-105.0", "–"]  # g2 falls 75 of its 275 above random  # fmt: skip
 
     before = (tmp_path / "s1.pt").read_bytes()
     for override, message in [(dict(hold=0), "--hold 0: expected an integer >= 1"),

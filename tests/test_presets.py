@@ -203,3 +203,25 @@ def test_ant_dir15_spreads_its_training_tasks_around_the_circle(tmp_path):
         assert suite.task_params(i)[0] == suite.task_params(suite.train_ids[gap.index(min(gap))])[0]
     assert all(a.total_timesteps == 500_000 and a.save_after == 400_500 and a.num_checkpoints == 200 for a in collects)
     assert collects[0].out == collects[1].out  # the test tasks' experts beside them: the own-expert column
+    autoencoders = {a.out: a for m, a in commands if m == "ae_train"}
+    hyplatents = [a for m, a in commands if m == "hyplatent_train"]
+    validation = [a for a in hyplatents if a.test_task_ids and not a.eval_only]
+    assert sorted({a.condition for a in validation}) == ["cossin", "raw"] and validation[0].condition == "raw"
+    for a in validation:  # scored on training tasks that neither the autoencoder nor HypLatent saw
+        held_out, fit = {int(i) for i in a.test_task_ids}, {int(i) for i in autoencoders[a.ae].train_task_ids}
+        assert held_out <= set(train) and not held_out & fit and fit | held_out == set(train)
+    betweens = [a for a in hyplatents if a.eval_only and a.test_task_ids]
+    assert [a.out for a in betweens] == [a.out for a in validation]
+    assert all(not {int(i) for i in a.test_task_ids} & (set(train) | set(test)) for a in betweens)
+    assert all(len(a.test_task_ids) == 30 for a in betweens)  # every other training task of the suite
+    final = [a for a in hyplatents if not a.test_task_ids and not a.eval_only]
+    assert [[int(i) for i in autoencoders[a.ae].train_task_ids] for a in final] == [train]
+    sweep = [a for a in hyplatents if a.eval_only and a.params]
+    assert len(sweep[0].params) == 60 and float(sweep[0].params[-1]) < 2 * math.pi
+    finetunes = [a for m, a in commands if m == "finetune_tdreg"]
+    generated = [a for a in finetunes if a.init == "policy"]
+    assert sorted({a.task_id for a in finetunes}) == [30, 41] and [a.seed for a in generated] == [1, 2, 3] * 2
+    assert all(a.total_timesteps == 100_000 for a in generated) and all(
+        a.policy.startswith(final[0].out[:-3]) for a in generated
+    )
+    assert all(a.total_timesteps == 200_000 for a in finetunes if a.init == "scratch")

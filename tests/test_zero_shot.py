@@ -587,14 +587,14 @@ def test_gait_split_is_the_return_and_runs_the_stored_episodes(chain, tmp_path, 
     tmp, _, _ = chain
     generated = load_policies(str(tmp / "artifacts" / "hl_generated" / "task_07.pt"), "test")
     point = plot_gait.run(generated, generated["params"], plot_gait.Args(policies=(), episodes=1))
-    assert point["v"] == 0.6 and point["return"] == pytest.approx(generated["episode_returns"][:, 0].numpy(), abs=1e-4)
+    assert point["param"] == 0.6 and point["return"] == pytest.approx(generated["episode_returns"][:, 0].numpy(), abs=1e-4)
     assert point["speed"] + point["control"] == pytest.approx(point["return"], abs=1e-6) and (point["control"] < 0).all()
     env = plot_gait.RewardTerms(common.make_env(common.get_task("cheetah-vel", 7)), settle=150)
     env.reset(seed=0)
     rewards = [env.step(env.action_space.sample())[1] for _ in range(200)]
-    assert len(env.episodes[0]["speeds"]) == 50 and env.episodes[0]["speed"] + env.episodes[0]["control"] == pytest.approx(
-        sum(rewards)
-    )
+    episode = env.episodes[0]
+    assert sum(episode["terms"].values()) == pytest.approx(sum(rewards)) and set(episode["terms"]) == {"speed", "control"}
+    assert env.settled(episode)[0] == pytest.approx(np.mean([v[0] for v in episode["velocities"][150:]]))
     (tmp_path / "gen").mkdir()
     for name in os.listdir(tmp / "artifacts" / "hl_generated"):
         (tmp_path / "gen" / name).write_bytes((tmp / "artifacts" / "hl_generated" / name).read_bytes())
@@ -609,12 +609,36 @@ def test_gait_split_is_the_return_and_runs_the_stored_episodes(chain, tmp_path, 
     for bad, fragments in [
         (("--episodes", "0"), ("--episodes 0", "at least 1")),
         (("--settle", "200"), ("--settle 200", "0..199")),
-        ((str(tmp_path / "task_06.pt"),), ("task_06.pt: a policy of ant-dir", "Cheetah-Vel's")),
+        (("artifacts/hl_generated", str(tmp_path / "task_06.pt")), ("task_06.pt: a policy of ant-dir", "one suite")),
         (("artifacts/hl_generated", "artifacts/hl_generated/"), ("hl_generated/: given twice",)),
         ((str(tmp_path / "empty"),), ("empty", "without policy files")),
         (("artifacts/hl_generated", "--out", "artifacts/hl_generated/task_07.pt"), ("--out", "inputs")),
     ]:
         one_line_error(run("tools/plot_gait.py", *bad, cwd=tmp, check=False), *fragments)
+
+
+def test_ant_gait_is_the_direction_walked_against_the_goal(tmp_path, run):
+    """Ant-Dir: forward + control + alive is the return, the walked direction is the settled velocity's angle, and the
+    figure and table show it against the goal."""
+    data = fake_policies("ant-dir", 23, num=2, hidden=16)  # goal 51.8 degrees
+    episodes = torch.tensor(common.evaluate(load_policies_of(data), [common.Task.from_dict(data["task"])] * 2, 1, 10_000))
+    save_atomic(
+        {**data, "episode_returns": episodes.float(), "returns": episodes.float().mean(1)}, str(tmp_path / "task_23.pt")
+    )
+    point = plot_gait.run(data, data["params"], plot_gait.Args(policies=(), episodes=1, settle=20))
+    assert point["param"] == pytest.approx(math.degrees(common.ANT_DIR_GOALS[23]))
+    assert point["forward"] + point["control"] + point["alive"] == pytest.approx(point["return"], abs=1e-5)
+    assert point["return"] == pytest.approx(episodes[:, 0].numpy(), abs=1e-4)
+    assert ((0 <= point["walked direction"]) & (point["walked direction"] < 360)).all()
+    assert plot_gait.direction_error([350.0, 10.0, 180.0], 5.0).tolist() == [15.0, 5.0, 175.0]  # the short way round
+    proc = run("tools/plot_gait.py", str(tmp_path / "task_23.pt"), "--out", str(tmp_path / "gait.png"), cwd=tmp_path)
+    assert "|walked - goal|" in proc.stdout and "walked direction (deg)" in (tmp_path / "gait.png.md").read_text()
+    assert (tmp_path / "gait.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def load_policies_of(data: dict) -> Actor:
+    """The file's policies as one task-batched actor."""
+    return common.load_flat_params(Actor(**data["actor_args"], num_tasks=len(data["params"])), data["params"])
 
 
 def test_recipes_compare_on_the_same_targets(chain, tmp_path):

@@ -10,7 +10,9 @@
 # the first evaluation at which a run's s(t) >= --threshold, and whose mean with the next
 # --hold - 1 evaluations is too: reached and held, so one lucky evaluation does not count (the
 # first single evaluation over the line is reported too, as "first touch"). Returns are negative on
-# Cheetah-Vel, so the score, not a percentage of the return, is what compares.
+# Cheetah-Vel, so the score, not a percentage of the return, is what compares. The worst dip is also given as a
+# fraction of each seed's gap between its step-0 return and R_random (0: never below its start; 1: down to a random
+# actor), the worst seed's, and the mean return at the steps of --at.
 import os
 import sys
 from collections import defaultdict
@@ -39,6 +41,8 @@ class Args:
     """fraction of the random-to-scratch gap a run must close"""
     hold: int = 5
     """evaluations (from the crossing on) whose mean score must also reach --threshold (1: first touch)"""
+    at: tuple[int, ...] = (20_000, 50_000, 100_000)
+    """steps whose mean return the table reports (a run shorter than one shows –)"""
 
 
 def first_crossing(steps: np.ndarray, score: np.ndarray, threshold: float, hold: int) -> int | None:
@@ -88,8 +92,10 @@ def main(args: Args) -> str:
     # --- table: steps to close --threshold of the gap, worst dip below the step-0 return ---
     lines = [
         f"| task | runs | seeds | step-0 return | final return | steps to {args.threshold:.0%}, held, per seed | mean "
-        f"| / {args.baseline} | first touch, mean | worst dip |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        f"| / {args.baseline} | first touch, mean | worst dip | worst dip / (start - random) | "
+        + " | ".join(f"return at {s // 1000}k" if s % 1000 == 0 else f"return at {s}" for s in args.at)
+        + " |",
+        "|---" * (11 + len(args.at)) + "|",
     ]
     fig, axes = plt.subplots(1, len(groups), figsize=(5.5 * len(groups), 4), squeeze=False)
     for ax, t in zip(axes[0], sorted(groups)):
@@ -122,6 +128,11 @@ def main(args: Args) -> str:
                 "mean_hit": np.mean(hits) if hits and None not in hits else None,
                 "touch": f"{np.mean(touches):.0f}" if touches and None not in touches else "–",
                 "dip": (returns - returns[:, :1]).min(),  # worst drop of any seed below its own step-0 return
+                # the same per seed, as a fraction of its start's gap to R_random (a scratch run starts at random)
+                "dip_fraction": max((r[0] - r.min()) / (r[0] - ref[0]) for r in returns)
+                if ref and label != args.baseline
+                else None,
+                "at": [f"{returns[:, list(steps).index(s)].mean():.1f}" if s in steps else "–" for s in args.at],
             }
         base_hit = stats.get(args.baseline, {}).get("mean_hit")
         for label, st in stats.items():
@@ -129,7 +140,11 @@ def main(args: Args) -> str:
             ratio = f"{st['mean_hit'] / base_hit:.2f}" if st["mean_hit"] is not None and base_hit else "–"
             lines.append(
                 f"| {t[1]} | {label} | {st['seeds']} | {st['start']:.1f} | {st['final']} | {st['hits']} | {mean_hit} | "
-                f"{ratio} | {st['touch']} | {st['dip']:.1f} |"
+                f"{ratio} | {st['touch']} | {st['dip']:.1f} | "
+                + ("–" if st["dip_fraction"] is None else f"{st['dip_fraction']:.2f}")
+                + " | "
+                + " | ".join(st["at"])
+                + " |"
             )
         params = ", ".join(f"{n} {v:.3f}" for n, v in zip(tasks[t]["param_names"], tasks[t]["params"]))
         ax.set(

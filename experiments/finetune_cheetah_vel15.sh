@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Record: docs/experiments/finetuning.md, "From cheetah-vel-15's generator". Fine-tuning from the generated policies of
+# cheetah-vel-15's final generator (presets/cheetah_vel15.sh, stage final; RUNS must hold it) on test tasks 23 and 26,
+# seeds 1-3, 100k steps: fine-tuning's defaults, the paper's recipe (the temperature starting at 0.2) and scratch SAC;
+# then the figure and its table (worst dip as a fraction of the start's gap to a random actor, the return at 20k, 50k
+# and 100k). The generated start of seed s is policy s - 1 of the task's file (a zero-shot sample, not chosen by its
+# return). Resumable: a finished run (its output exists) is skipped, an interrupted one resumes. PY=echo prints the
+# commands; RUNS moves the data; HYP names the generator (its <HYP>_generated/ folder holds the policies).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PY:-python}
+RUNS=${RUNS:-../genhyper-runs/cheetah-vel-15}
+HYP=${HYP:-$RUNS/hyplatent_15_basin.pt}
+FT="$RUNS/finetune"
+once() { local out=$1; shift; [ -f "$out" ] || $PY "$@"; }
+
+for t in 23 26; do for s in 1 2 3; do
+    gen="--task-id $t --policy ${HYP%.pt}_generated/task_$t.pt --policy-index $((s - 1)) --seed $s --total-timesteps 100000"
+    once "$FT/task${t}_generated_seed$s.pt" finetune_tdreg.py $gen --out "$FT/task${t}_generated_seed$s.pt" \
+        --runs-dir "$RUNS/runs"
+    once "$FT/task${t}_generated_paper_seed$s.pt" finetune_tdreg.py $gen --alpha 0.2 \
+        --out "$FT/task${t}_generated_paper_seed$s.pt" --runs-dir "$RUNS/runs"
+    once "$FT/task${t}_scratch_seed$s.pt" finetune_tdreg.py --task-id "$t" --init scratch --lambda-td 0 --lr-ramp-steps 0 \
+        --seed "$s" --total-timesteps 100000 --out "$FT/task${t}_scratch_seed$s.pt" --runs-dir "$RUNS/runs"
+done; done
+$PY tools/plot_finetune.py "$FT"/task*.pt --out "$RUNS/finetune_cheetah_vel15.png"
