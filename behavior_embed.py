@@ -34,6 +34,7 @@ from common import (
     resume_training_state,
     save_atomic,
     save_training_state,
+    task_index,
     write_json_atomic,
 )
 
@@ -48,6 +49,9 @@ class Args:
     """MetaWorld collection folder of sac_collect.py (seen and unseen tasks)"""
     out: str = "artifacts/embed.pt"
     """where the embedding (models, split, tau_e of every checkpoint) is written"""
+    seen_task_ids: tuple[int | str, ...] = ()
+    """seen tasks to train on, by id or name (empty: every collected seen task); the other collected ones are embedded
+    as unseen tasks are (a fold that holds seen tasks out of the embedding and the generator alike)"""
     holdout_every: int = 5
     """every this-many-th checkpoint of each task is held out (from this stage and HypLatent; MTRL conditions on it)"""
     hidden: int = 1024
@@ -143,7 +147,7 @@ def outputs_of(args: Args) -> dict:
     return {"embedding": args.out, "state": f"{args.out}.state.pt", "metrics": f"{os.path.splitext(args.out)[0]}_metrics.json"}
 
 
-def validate(args: Args) -> dict:
+def validate(args: Args) -> tuple[dict, list]:
     """One-line errors for bad arguments, a collection the embedding cannot use, and unusable outputs."""
     check_args(
         WHO,
@@ -169,6 +173,10 @@ def validate(args: Args) -> dict:
     seen = [i for i in sorted(collection) if i in suite.train_ids]
     if not seen:
         raise SystemExit(f"{WHO}: --data {args.data}: no seen task (ids {list(suite.train_ids)}) to train on")
+    for i in (task_index("metaworld", i, "--seen-task-ids") for i in args.seen_task_ids):
+        if i not in seen:
+            raise SystemExit(f"{WHO}: --seen-task-ids {i}: not a collected seen task of {args.data} ({seen})")
+    seen = sorted(task_index("metaworld", i) for i in args.seen_task_ids) or seen
     inputs = collection_files(args.data)
     for name, path in outputs_of(args).items():
         check_output(WHO, f"--out ({name})", path, inputs)
@@ -177,7 +185,7 @@ def validate(args: Args) -> dict:
     h, p, e = args.hidden, args.psi_hidden, args.embed_dim
     check_memory(WHO, "--hidden", h, 16 * (traj * h + h * h + h * e + states * p + p * e + e * e))
     claim_output(WHO, "--out", args.out)
-    return collection
+    return collection, seen
 
 
 # ----------------------------------------------------------------------------------------------
@@ -298,10 +306,8 @@ def report(metrics: dict, collection: dict, seen: list, unseen: list) -> str:
 
 def main(args: Args) -> dict:
     # --- load and validate inputs and outputs (one-line errors, nothing trained yet) ---
-    collection = validate(args)
-    suite = get_suite("metaworld")
-    seen = [i for i in sorted(collection) if i in suite.train_ids]
-    unseen = [i for i in sorted(collection) if i not in suite.train_ids]
+    collection, seen = validate(args)
+    unseen = [i for i in sorted(collection) if i not in seen]
     splits = {i: split(len(collection[i]["params"]), args.holdout_every) for i in collection}
 
     # --- ALGO: train phi, psi, W with eq. (7) on the seen tasks' training checkpoints ---

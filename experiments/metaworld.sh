@@ -13,6 +13,12 @@
 #   seeds           generator seed 1 of the 0.5 and 1.0 recipes (with --ema-decay 0.995), HypFormer on 1.0's
 #   eval_only       HypFormer's --eval-only: the table of a saved checkpoint again, without training
 #   latents         where the unseen tasks' latents land (experiments/where_latents_land.py)
+#   collect_more    the 4 more seen tasks (common.METAWORLD_TASKS 16-19) as collect, into data_more/
+#   folds           the 8 seen tasks (door-open's experts from DOOR when collect kept none) in 4 folds of 2: each fold's
+#                   autoencoder, embedding and HypLatent train on the other 6 and score the 2 as unseen, at
+#                   --condition-noise 0, 0.5 and 1 (--ema-decay 0.995); pooled over the folds (folds.md)
+#   seen8           the paper's split with all 8 seen tasks at CN (the folds' pick): HypLatent and HypFormer, seeds 0, 1
+#   seen_count      the 8 unseen tasks from generators on 4, 6, 8 and 12 seen tasks (ids 0-3, 0-5, 0-7, and 16-19 too)
 # A collection that is stopped and resumed draws new episodes after each resume, so a rebuilt collection differs from
 # the first build of the same command; the records say which build each table comes from.
 # Resumable: a finished command (its output exists) is skipped. PY=echo prints the commands; RUNS moves the data.
@@ -20,7 +26,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-python}
 RUNS=${RUNS:-../genhyper-runs/metaworld}
-STAGES=${STAGES:-collect_first chain_first collect transfer validate_cn chain validate_more seeds eval_only latents}
+STAGES=${STAGES:-collect_first chain_first collect transfer validate_cn chain validate_more seeds eval_only latents \
+collect_more folds seen8 seen_count}
+DOOR=${DOOR:-../genhyper-runs/door-open/long_1m/metaworld/task_01.pt}  # door-open's experts from its long SAC run
+CN=${CN:-0.5}  # --condition-noise of seen8 and seen_count: set from the folds' rule (the record); 0.5 until they ran
 once() { local out=$1; shift; [ -f "$out" ] || $PY "$@"; }
 SEEDED="--scripted-steps 10000 --save-after 4000 --save-every 2000 --num-checkpoints 20"
 A="$RUNS/chain"     # the chain on data_successful/
@@ -30,6 +39,17 @@ MTRL="--condition behavior --eval-samples 100"
 chain() {  # chain DATA DIR: autoencoder and embedding of a collection
     once "$2/ae.pt" ae_train.py --data "$1" --out "$2/ae.pt" --runs-dir "$RUNS/runs"
     once "$2/embed.pt" behavior_embed.py --data "$1" --out "$2/embed.pt" --runs-dir "$RUNS/runs"
+}
+link() {  # link DIR IDS...: DIR/metaworld/ holds links to the tasks' files (collect's, else data_more's; door-open: DOOR)
+    local dir=$1 && shift
+    [ "$PY" = echo ] || mkdir -p "$dir/metaworld"
+    for i in "$@"; do
+        local f && f=$(printf "task_%02d.pt" "$i")
+        local src="$RUNS/data_successful/metaworld/$f"
+        [ -f "$src" ] || src="$RUNS/data_more/metaworld/$f"
+        [ -f "$src" ] || { [ "$i" = 1 ] && src=$DOOR; }
+        [ "$PY" = echo ] || ln -sfn "$(realpath "$src")" "$dir/metaworld/$f"
+    done
 }
 hyplatent() {  # hyplatent DIR NAME FLAGS...: a behaviour-conditioned HypLatent and its MTRL table
     local dir=$1 name=$2 && shift 2
@@ -114,6 +134,47 @@ for stage in $STAGES; do
             once "$A/latents_$gen.json" experiments/where_latents_land.py --hypformer "$A/hypformer_$gen.pt" \
                 --out "$A/latents_$gen.json"
         done
+        ;;
+    collect_more)
+        $PY sac_collect.py --suite metaworld --task-ids 16 17 18 19 $SEEDED --total-timesteps 300000 --keep successful \
+            --state-every 10000 --out "$RUNS/data_more" --runs-dir "$RUNS/runs"
+        ;;
+    folds)
+        pooled=()
+        for fold in "0 1" "2 3" "4 5" "6 7"; do
+            dir="$RUNS/folds/fold_${fold// /-}" && rest=$(for i in $(seq 0 7); do [[ " $fold " == *" $i "* ]] || echo -n "$i "; done)
+            link "$dir" $(seq 0 15)
+            once "$dir/ae.pt" ae_train.py --data "$dir/metaworld" --train-task-ids $rest --out "$dir/ae.pt" --runs-dir "$RUNS/runs"
+            once "$dir/embed.pt" behavior_embed.py --data "$dir/metaworld" --seen-task-ids $rest --out "$dir/embed.pt" \
+                --runs-dir "$RUNS/runs"
+            for cn in 0 0.5 1; do
+                hyplatent "$dir" "hyplatent_cn$cn" --train-task-ids $rest --test-task-ids $fold --condition-noise "$cn" \
+                    --ema-decay 0.995
+                pooled+=("$dir/hyplatent_cn$cn.pt")
+            done
+        done
+        $PY experiments/pool_folds.py "${pooled[@]}" --out "$RUNS/folds/folds.md"
+        ;;
+    seen8)
+        link "$RUNS/seen8" $(seq 0 15)
+        chain "$RUNS/seen8/metaworld" "$RUNS/seen8"
+        for seed in 0 1; do
+            hyplatent "$RUNS/seen8" "hyplatent_seed$seed" --condition-noise "$CN" --ema-decay 0.995 --seed "$seed"
+            hypformer "$RUNS/seen8" "hyplatent_seed$seed" "hypformer_seed$seed" --seed "$seed"
+        done
+        ;;
+    seen_count)  # 8 seen tasks: seen8's seed 0
+        tables=()
+        for seen in "0 1 2 3" "0 1 2 3 4 5" "0 1 2 3 4 5 6 7 16 17 18 19"; do
+            dir="$RUNS/seen_count/seen$(wc -w <<<"$seen")"
+            link "$dir" $seen $(seq 8 15)
+            chain "$dir/metaworld" "$dir"
+            hyplatent "$dir" hyplatent --condition-noise "$CN" --ema-decay 0.995
+            hypformer "$dir" hyplatent hypformer
+            tables+=("$dir/hypformer_mtrl.json")
+        done
+        once "$RUNS/seen_count/seen_count.png" experiments/plot_seen_count.py "${tables[@]:0:2}" \
+            "$RUNS/seen8/hypformer_seed0_mtrl.json" "${tables[2]}" --out "$RUNS/seen_count/seen_count.png"
         ;;
     *) echo "STAGES: unknown stage '$stage'" >&2 && exit 2 ;;
     esac

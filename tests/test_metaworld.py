@@ -9,11 +9,14 @@ import os
 
 import gymnasium as gym
 import numpy as np
+import plot_seen_count
+import pool_folds
 import pytest
 import torch
 from conftest import fake_policies, one_line_error, run_script
 
 import behavior_embed
+import common
 import hypformer_train
 import sac_collect
 from common import (
@@ -21,6 +24,7 @@ from common import (
     Actor,
     behavior_pieces,
     evaluate,
+    get_suite,
     get_task,
     load_artifact,
     load_collection,
@@ -140,8 +144,10 @@ def test_a_task_keeps_checkpoints_from_its_first_success(tmp_path, monkeypatch):
 
 
 def test_scripted_policies_solve_every_task_through_our_env():
-    """Scripted seeding needs MetaWorld's scripted expert of each of the 16 tasks, run through make_env."""
-    for i in range(16):
+    """Scripted seeding needs MetaWorld's scripted expert of each task, run through make_env (the 16 of the paper's
+    split and the 4 more seen ones)."""
+    assert get_suite("metaworld").train_ids == (*range(8), 16, 17, 18, 19)
+    for i in range(20):
         task = get_task("metaworld", i, goals=(720,))
         env, policy = make_env(task), sac_collect.scripted_policy(task)
         obs, _ = env.reset()
@@ -288,6 +294,21 @@ def test_embedding_resumes_to_the_uninterrupted_result(mw_chain, tmp_path, monke
     for name, value in whole["state_dict"].items():
         assert torch.allclose(value, resumed["state_dict"][name], atol=1e-6), name
     assert not (tmp_path / "cut.pt.state.pt").exists()
+
+
+def test_a_fold_holds_seen_tasks_out_of_the_embedding(mw_chain, tmp_path):
+    """--seen-task-ids: the embedding trains on those seen tasks only and embeds the other collected seen task as it
+    embeds the unseen ones; a task that is not a collected seen task is refused in one line."""
+    tmp, _, _ = mw_chain
+    common = dict(data=str(tmp / "data" / "metaworld"), holdout_every=2, hidden=16, psi_hidden=8, embed_dim=4, epochs=2,
+                  batch_size=4, runs_dir=str(tmp_path / "runs"))  # fmt: skip
+    fold = behavior_embed.main(behavior_embed.Args(out=str(tmp_path / "fold.pt"), seen_task_ids=("button-press",), **common))
+    assert fold["seen_ids"] == [5] and sorted(fold["tau_e"]) == [0, 5, 8, 12]  # window-open (0) embedded, not trained on
+    whole = load_artifact(str(tmp / "artifacts" / "embed.pt"), "behavior_embedding")
+    assert whole["seen_ids"] == [0, 5]
+    for bad, message in (("drawer-close", "--seen-task-ids 8: not a collected seen task"), ("17", "--seen-task-ids 17")):
+        with pytest.raises(SystemExit, match=message):
+            behavior_embed.main(behavior_embed.Args(out=str(tmp_path / "bad.pt"), seen_task_ids=(bad,), **common))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -573,3 +594,47 @@ def test_door_open_experts_lists_each_checkpoint_and_their_spread(tmp_path):
                  "steps": torch.tensor([1])}, str(tmp_path / "one.pt"))  # fmt: skip
     with pytest.raises(SystemExit, match="one.pt: 1 checkpoint; expected at least two"):
         door_open_experts.main(door_open_experts.Args(str(tmp_path / "one.pt")))
+
+
+def test_folds_pool_each_recipes_held_out_tasks(tmp_path):
+    """experiments/pool_folds.py: each recipe's success on every fold's held-out tasks, pooled over the folds."""
+    paths = []
+    for fold, held, trained in (("a", (0, 1), [2, 3]), ("b", (2, 3), [0, 1])):
+        for recipe, level in (("cn0", 0.25), ("cn1", 0.75)):
+            path = tmp_path / fold / f"hyplatent_{recipe}.pt"
+            save_atomic({"kind": "hyplatent", "train_task_ids": trained, "condition": "behavior"}, str(path))
+            for i in (*held, *trained):  # the seen tasks' policies are in the folder too, and are not pooled
+                success = torch.full((4, 2), level if i in held else 1.0)
+                data = {
+                    **fake_policies("cheetah-vel", 0, num=4),
+                    "task": get_task("metaworld", i).to_dict(),
+                    "success": success,
+                }
+                save_atomic(data, str(tmp_path / fold / f"hyplatent_{recipe}_generated" / f"task_{i:02d}.pt"))
+            paths.append(str(path))
+    table = pool_folds.main(pool_folds.Args(checkpoints=tuple(paths), out=str(tmp_path / "folds.md")))
+    rows = {line.split("|")[1].strip(): line for line in table.splitlines()[2:]}
+    assert "**25.0** [25.0, 25.0] | 25.0 | 25.0 | 25.0 | 25.0 |" in rows["hyplatent_cn0.pt"]
+    assert "**75.0**" in rows["hyplatent_cn1.pt"] and (tmp_path / "folds.md").read_text() == table
+    with pytest.raises(SystemExit, match="task 0 is held out by two folds"):
+        pool_folds.main(pool_folds.Args(checkpoints=(paths[0], paths[0])))
+
+
+def test_unseen_success_against_the_number_of_seen_tasks(tmp_path):
+    """experiments/plot_seen_count.py: one point per table and row, at the table's number of seen tasks."""
+    paths = []
+    for seen, level in (([0, 1, 2, 3], 0.1), ([0, 1, 2, 3, 4, 5], 0.2)):
+        rows = {name: {"avg": level * k, "avg ci": [level * k - 0.05, level * k + 0.05]}
+                for k, name in enumerate(("w/ HypFormer", "retrieval", "conditioning experts"), 1)}  # fmt: skip
+        table = {"train_task_ids": seen, "targets": [str(i) for i in (*seen, 8, 9)], "overall": {"unseen": rows}}
+        paths.append(str(tmp_path / f"seen{len(seen)}.json"))
+        common.write_json_atomic(paths[-1], table)
+    text = plot_seen_count.main(plot_seen_count.Args(tables=tuple(paths), out=str(tmp_path / "count.png")))
+    assert "| w/ HypFormer | 4 | 10.0 [5.0, 15.0] |" in text and "| retrieval | 6 | 40.0 [35.0, 45.0] |" in text
+    assert "conditioning experts" not in text and (tmp_path / "count.png").read_bytes()[:4] == b"\x89PNG"
+    other = json.loads(open(paths[1]).read()) | {"targets": ["0", "1", "2", "3", "4", "5", "8", "10"]}
+    common.write_json_atomic(str(tmp_path / "other.json"), other)
+    with pytest.raises(SystemExit, match="unseen tasks"):
+        plot_seen_count.main(
+            plot_seen_count.Args(tables=(paths[0], str(tmp_path / "other.json")), out=str(tmp_path / "x.png"))
+        )
