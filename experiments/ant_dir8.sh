@@ -3,6 +3,7 @@
 # checkpoints; an autoencoder of 800 steps; HypLatent of 600 iterations on raw radians and on (cos, sin), each with
 # Table I on the 5 test tasks.
 # Resumable: a finished command (its output exists) is skipped. PY=echo prints the commands; RUNS moves the data.
+{  # read whole before it runs: editing this file during a run cannot change the run
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-python}
@@ -16,3 +17,5 @@ for condition in raw cossin; do
     once "$RUNS/hyplatent_$condition.pt" hyplatent_train.py --ae "$RUNS/ae.pt" --out "$RUNS/hyplatent_$condition.pt" \
         --condition $condition --iterations 600 --runs-dir "$RUNS/runs"
 done
+exit
+}

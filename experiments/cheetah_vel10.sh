@@ -3,6 +3,7 @@
 # 150k steps, 100 checkpoints), its autoencoder, HypLatent with eq. (2)'s parameter-space reconstruction and with
 # AMT-Hyp's latent regression (--recon latent), each with Table I on the 5 test tasks.
 # Resumable: a finished command (its output exists) is skipped. PY=echo prints the commands; RUNS moves the data.
+{  # read whole before it runs: editing this file during a run cannot change the run
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-python}
@@ -15,3 +16,5 @@ once "$RUNS/cv10_hyplatent.pt" hyplatent_train.py --ae "$RUNS/cv10_ae.pt" --out 
     --runs-dir "$RUNS/runs"
 once "$RUNS/cv10_hyplatent_latent.pt" hyplatent_train.py --ae "$RUNS/cv10_ae.pt" --out "$RUNS/cv10_hyplatent_latent.pt" \
     --iterations 1500 --recon latent --runs-dir "$RUNS/runs"
+exit
+}

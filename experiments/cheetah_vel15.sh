@@ -9,6 +9,7 @@
 #   chain_probe                    two experts fine-tuned from their neighbour, and the 50/50 blends at the midpoints
 #   levers                         validate's pick and the quality and behaviour levers on top of it, in their own tables
 # Resumable: a finished command (its output exists) is skipped. PY=echo prints the commands; RUNS moves the data.
+{  # read whole before it runs: editing this file during a run cannot change the run
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-python}
@@ -91,3 +92,5 @@ for stage in $STAGES; do
     *) echo "STAGES: unknown stage '$stage'" >&2 && exit 2 ;;
     esac
 done
+exit
+}

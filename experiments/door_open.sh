@@ -7,6 +7,7 @@
 # (fine-tuning's recipe from a clone of a fresh actor), long (SAC from scratch for 1M steps); the last two need no
 # collection.
 # Resumable: a finished probe (its report exists) is skipped. PY=echo prints the commands; RUNS moves the data.
+{  # read whole before it runs: editing this file during a run cannot change the run
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-python}
@@ -70,3 +71,5 @@ for stage in $STAGES; do
     *) echo "STAGES: unknown stage '$stage' (experts, clone, recipe, long)" >&2 && exit 2 ;;
     esac
 done
+exit
+}

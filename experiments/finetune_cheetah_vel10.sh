@@ -7,6 +7,7 @@
 # Generated starts are policy k = seed - 1 of the generator's policy file of the task (a zero-shot sample, not chosen
 # by its return). Resumable: a finished run (its output exists) is skipped, an interrupted one resumes. PY=echo prints
 # the commands; RUNS moves the data.
+{  # read whole before it runs: editing this file during a run cannot change the run
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-python}
@@ -56,3 +57,5 @@ for stage in $STAGES; do
     *) echo "STAGES: unknown stage '$stage'" >&2 && exit 2 ;;
     esac
 done
+exit
+}

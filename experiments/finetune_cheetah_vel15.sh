@@ -6,6 +6,7 @@
 # and 100k). The generated start of seed s is policy s - 1 of the task's file (a zero-shot sample, not chosen by its
 # return). Resumable: a finished run (its output exists) is skipped, an interrupted one resumes. PY=echo prints the
 # commands; RUNS moves the data; HYP names the generator (its <HYP>_generated/ folder holds the policies).
+{  # read whole before it runs: editing this file during a run cannot change the run
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-python}
@@ -24,3 +25,5 @@ for t in 23 26; do for s in 1 2 3; do
         --seed "$s" --total-timesteps 100000 --out "$FT/task${t}_scratch_seed$s.pt" --runs-dir "$RUNS/runs"
 done; done
 $PY tools/plot_finetune.py "$FT"/task*.pt --out "$RUNS/finetune_cheetah_vel15.png"
+exit
+}

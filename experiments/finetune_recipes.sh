@@ -8,6 +8,7 @@
 # Then, after the collapses were traced to the temperature (learned at the full rate while the ramped actor cannot
 # answer, it grew from 0.2 to ~900 in 30k steps), the same rule for the temperature learned at the ramp's rate.
 # Resumable: a finished run (its output exists) is skipped. PY=echo prints the commands; RUNS moves the data.
+{  # read whole before it runs: editing this file during a run cannot change the run
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-python}
@@ -30,3 +31,5 @@ for recipe in "paper|--alpha 0.2" "alpha-0.01|--alpha 0.01" "warmup-10k|--critic
     done
 done
 $PY experiments/finetune_dips.py "${outs[@]}" --out "$RUNS/dips.md"
+exit
+}

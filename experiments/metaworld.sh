@@ -22,6 +22,7 @@
 # A collection that is stopped and resumed draws new episodes after each resume, so a rebuilt collection differs from
 # the first build of the same command; the records say which build each table comes from.
 # Resumable: a finished command (its output exists) is skipped. PY=echo prints the commands; RUNS moves the data.
+{  # read whole before it runs: editing this file during a run cannot change the run
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-python}
@@ -179,3 +180,5 @@ for stage in $STAGES; do
     *) echo "STAGES: unknown stage '$stage'" >&2 && exit 2 ;;
     esac
 done
+exit
+}

@@ -7,6 +7,7 @@
 #               on an autoencoder of the 4 ("strict") and on the quickstart's ("leaky": it saw 8 and 21); the strict
 #               ones also near the 4 (near.md); the last three rows are the quality and behaviour levers
 # Resumable: a finished command (its output exists) is skipped. PY=echo prints the commands; RUNS moves the data.
+{  # read whole before it runs: editing this file during a run cannot change the run
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
@@ -58,3 +59,5 @@ for stage in $STAGES; do
     *) echo "STAGES: unknown stage '$stage'" >&2 && exit 2 ;;
     esac
 done
+exit
+}

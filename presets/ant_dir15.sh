@@ -19,6 +19,7 @@
 # directions 0, 24, ..., 336 degrees, the training task (not one of Table I's test tasks) whose goal is nearest.
 # Run it again after a stop: sac_collect.py resumes an interrupted run and skips tasks whose files exist. PY picks the
 # interpreter (PY=echo prints the commands), OUT the folder, EXTRA adds flags to every stage (e.g. "--no-cuda").
+{  # read whole before it runs: editing this file during a run cannot change the run
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-python}
@@ -86,3 +87,5 @@ for stage in $STAGES; do
     *) echo "STAGES: unknown stage '$stage', expected collect, validate, final or finetune" >&2 && exit 2 ;;
     esac
 done
+exit
+}

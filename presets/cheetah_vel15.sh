@@ -20,6 +20,7 @@
 # reproduce the record's final tables: all four stages, basin experts, HYP_FLAGS and EVAL_FLAGS = what validate picked.
 # Run it again after a stop: a finished command (its output exists) is skipped, an interrupted one resumes. PY picks
 # the interpreter (PY=echo prints the commands), OUT the folder, EXTRA adds flags to every stage (e.g. "--no-cuda").
+{  # read whole before it runs: editing this file during a run cannot change the run
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-python}
@@ -145,3 +146,5 @@ for stage in $STAGES; do
     *) echo "STAGES: unknown stage '$stage', expected collect, basin, validate or final" >&2 && exit 2 ;;
     esac
 done
+exit
+}

@@ -4,6 +4,7 @@
 # fine-tuning from the generated policy of every test task. Cost: README "Presets and costs". Every stage resumes: run it again
 # after a stop. PY picks the interpreter (PY=echo prints the commands), OUT the folder, EXTRA adds flags to every
 # stage (e.g. EXTRA="--no-cuda"). Spread the collection over Slurm with tools/launch_collect.py (README "Presets and costs").
+{  # read whole before it runs: editing this file during a run cannot change the run
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-python}
@@ -20,3 +21,5 @@ for t in 2 7 15 23 26; do
     once "$OUT/finetune_task$t.pt" finetune_tdreg.py --task-id $t --policy "$OUT/hyplatent_generated/task_$t.pt" \
         --out "$OUT/finetune_task$t.pt" --runs-dir "$OUT/runs" $EXTRA
 done
+exit
+}

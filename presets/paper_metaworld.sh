@@ -5,6 +5,7 @@
 # Run it again after a stop: a finished stage (its output exists) is skipped, an interrupted one resumes. PY picks
 # the interpreter (PY=echo prints the commands), OUT the folder, EXTRA adds flags to every stage (e.g.
 # EXTRA="--no-cuda"). Fan-out: tools/launch_collect.py (README "Presets and costs").
+{  # read whole before it runs: editing this file during a run cannot change the run
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-python}
@@ -20,3 +21,5 @@ once "$OUT/hyplatent.pt" hyplatent_train.py --ae "$OUT/ae.pt" --condition behavi
     --out "$OUT/hyplatent.pt" --eval-samples 100 --runs-dir "$OUT/runs" $EXTRA
 once "$OUT/hypformer.pt" hypformer_train.py --hyplatent "$OUT/hyplatent.pt" --out "$OUT/hypformer.pt" \
     --runs-dir "$OUT/runs" $EXTRA
+exit
+}

@@ -6,6 +6,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 
 import pytest
 from conftest import ROOT
@@ -143,3 +144,28 @@ def test_import_common_loads_no_heavy_optional_package():
     )
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert proc.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("script", sorted(glob.glob(os.path.join(ROOT, "presets", "*.sh")))
+                         + sorted(glob.glob(os.path.join(ROOT, "experiments", "*.sh"))))  # fmt: skip
+def test_long_runs_read_their_whole_script_before_they_start(script, tmp_path):
+    """bash reads a script as it runs it, so an edit made during an hours-long preset would be read from the middle of a
+    line; each preset and record script is one { ...; exit; } block, read whole first (the next test shows why)."""
+    lines = open(script).read().splitlines()
+    body = [line for line in lines[1:] if not line.startswith("#")]
+    assert body[0].startswith("{  #") and lines[-2:] == ["exit", "}"], script
+
+
+def test_a_braced_script_ignores_an_edit_made_while_it_runs(tmp_path):
+    """The same script unbraced runs the edit's tail; braced, it runs as it was when it started."""
+    for braced, expected in ((False, "ran\nplanted\n"), (True, "ran\n")):
+        script, started = tmp_path / "run.sh", tmp_path / "started"
+        started.unlink(missing_ok=True)
+        body = f"touch {started}\nsleep 1\necho ran\n"
+        script.write_text("#!/usr/bin/env bash\n" + ("{\n" + body + "exit\n}\n" if braced else body))
+        proc = subprocess.Popen(["bash", str(script)], stdout=subprocess.PIPE, text=True)
+        deadline = time.time() + 30
+        while not started.exists() and time.time() < deadline:
+            time.sleep(0.01)
+        script.write_text(script.read_text() + "echo planted\n")  # a line appended while it runs
+        assert proc.communicate(timeout=30)[0] == expected, braced
