@@ -17,6 +17,7 @@ from common import (
     Actor,
     evaluate,
     get_task,
+    load_artifact,
     load_collection,
     load_flat_params,
     load_policies,
@@ -272,33 +273,23 @@ def test_collect_kill_resume_and_artifact(tmp_path):
 
 
 def test_ant_dir_end_to_end_tiny(tmp_path, run):
-    run(
-        "sac_collect.py",
-        "--suite",
-        "ant-dir",
-        "--task-ids",
-        "6",
-        "--hidden",
-        "32",
-        "--total-timesteps",
-        "400",
-        "--learning-starts",
-        "100",
-        "--save-after",
-        "300",
-        "--save-every",
-        "100",
-        "--num-checkpoints",
-        "2",
-        "--eval-episodes",
-        "1",
-        "--out",
-        "data",
-        cwd=tmp_path,
-    )
-    data = load_policies(str(tmp_path / "data" / "ant-dir" / "task_06.pt"), "test")
+    """Ant-Dir from collection to a generated policy file, as a user runs the stages: two training tasks, the
+    autoencoder, HypLatent on (cos, sin) of the direction, and the policies it writes for a test task."""
+    collect = "--suite ant-dir --task-ids 1 45 --hidden 32 --total-timesteps 400 --learning-starts 100 --save-after 300"
+    run("sac_collect.py", *collect.split(), *"--save-every 100 --num-checkpoints 2 --eval-episodes 1 --out data".split(),
+        cwd=tmp_path)  # fmt: skip
+    data = load_policies(str(tmp_path / "data" / "ant-dir" / "task_01.pt"), "test")
     assert data["params"].shape == (2, 27 * 32 + 32 + 32 * 32 + 32 + 2 * (32 * 8 + 8))
-    assert data["task"]["params"] == [0.2454395410534735] and torch.isfinite(data["returns"]).all()
+    assert data["task"]["params"] == [0.42663053293975295] and torch.isfinite(data["returns"]).all()
+    run("ae_train.py", *"--data data/ant-dir --out ae.pt --latent-dim 16 --steps 20 --batch-size 4 --eval-episodes 1".split(),
+        cwd=tmp_path)  # fmt: skip
+    hyplatent = "--ae ae.pt --out hl.pt --condition cossin --iterations 4 --batch-size 4 --generator-widths 32 16"
+    run("hyplatent_train.py", *hyplatent.split(), *"--test-task-ids 23 --eval-samples 2 --eval-episodes 1".split(),
+        cwd=tmp_path)  # fmt: skip
+    generated = load_policies(str(tmp_path / "hl_generated" / "task_23.pt"), "test")
+    assert generated["task"]["index"] == 23 and generated["params"].shape == (2, data["params"].shape[1])
+    assert generated["actor_args"] == data["actor_args"] and torch.isfinite(generated["returns"]).all()
+    assert load_artifact(str(tmp_path / "hl.pt"), "hyplatent")["generator_args"]["in_dim"] == 4 + 2  # noise, (cos, sin)
 
 
 @pytest.mark.parametrize(
