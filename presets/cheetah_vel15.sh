@@ -6,7 +6,8 @@
 #             never trains on a test task)
 #   basin     the 15 training tasks' experts again, each fine-tuned from ONE converged expert (the middle task 20's
 #             best checkpoint, v = 1.575) for BASIN_FLAGS: experts in one basin by construction, into basin/ (the
-#             test tasks' collect-stage experts are linked there as the own-expert column)
+#             test tasks' collect-stage experts are linked there as the own-expert column once they exist; final links
+#             them too)
 #   validate  validation subset VAL of the training tasks held out from everything: the autoencoder and HypLatent
 #             train on the other 11, and each recipe of VARIANTS is scored on VAL against the nearest expert
 #             (validate/held_out.md), at the 11 training velocities against their own experts (validate/fit.md), and
@@ -67,6 +68,13 @@ basin) TAG="_basin" ;;
 esac
 DATA="$OUT/$EXPERTS/cheetah-vel"
 once() { local out=$1; shift; [ -f "$out" ] || $PY "$@"; }  # runs a stage command unless its output exists
+link_tests() {  # the test tasks' collect-stage experts, linked into basin/ as the own-expert column, once they exist
+    mkdir -p "$OUT/basin/cheetah-vel"
+    for t in $TEST; do
+        f=$(printf "task_%02d.pt" "$t")
+        [ ! -f "$OUT/data/cheetah-vel/$f" ] || ln -sfn "../../data/cheetah-vel/$f" "$OUT/basin/cheetah-vel/$f"
+    done
+}
 
 for stage in $STAGES; do
     case $stage in
@@ -79,10 +87,7 @@ for stage in $STAGES; do
     basin)
         $PY sac_collect.py --suite cheetah-vel --task-ids $TRAIN --init-from "$OUT/data/cheetah-vel/task_20.pt" $BASIN_FLAGS \
             --out "$OUT/basin" --runs-dir "$OUT/runs" $EXTRA
-        mkdir -p "$OUT/basin/cheetah-vel"
-        for t in $TEST; do
-            f=$(printf "task_%02d.pt" "$t") && ln -sfn "../../data/cheetah-vel/$f" "$OUT/basin/cheetah-vel/$f"
-        done
+        link_tests
         ;;
     validate)
         FIT=$(for t in $TRAIN; do [[ " $VAL " == *" $t "* ]] || echo -n "$t "; done)
@@ -122,6 +127,7 @@ for stage in $STAGES; do
         [[ -z $NOISE_SCALES ]] || $PY tools/compare_recipes.py "${scaled[@]}" --out "$OUT/validate$TAG/noise_near$REPORT.md"
         ;;
     final)
+        [ "$EXPERTS" != basin ] || link_tests  # the basin stage may have run before the test tasks' experts existed
         for size in $SIZES; do
             case $size in
             15) ids=$TRAIN ;;
