@@ -44,6 +44,7 @@ ema-cn0.1-recon-1e2||--lambda-recon 1e2 --ema-decay 0.995 --condition-noise 0.1
 ema0.998-recon-1e2||--lambda-recon 1e2 --ema-decay 0.998
 ema-half-width-recon-1e2||--lambda-recon 1e2 --ema-decay 0.995 --generator-widths 1024 512 256 128
 ema-quality-recon-1e2||--lambda-recon 1e2 --ema-decay 0.995 --quality-condition
+ema-behavior0.1-recon-1e2||--lambda-recon 1e2 --ema-decay 0.995 --lambda-behavior 0.1
 ema-behavior1-recon-1e2||--lambda-recon 1e2 --ema-decay 0.995 --lambda-behavior 1
 ema-behavior10-recon-1e2||--lambda-recon 1e2 --ema-decay 0.995 --lambda-behavior 10
 ema-behavior100-recon-1e2||--lambda-recon 1e2 --ema-decay 0.995 --lambda-behavior 100"
@@ -55,7 +56,7 @@ for stage in $STAGES; do
         ;;
     levers)
         PY=$PY OUT=$RUNS STAGES=validate NOISE_SCALES="" REPORT=_levers SCALE_RECIPE=ema-recon-1e2 \
-            VARIANTS=$(grep -E "^ema-(recon|quality-recon|behavior[0-9]+-recon)-1e2\|" <<<"$VARIANTS") bash presets/cheetah_vel15.sh
+            VARIANTS=$(grep -E "^ema-(recon|quality-recon|behavior[0-9.]+-recon)-1e2\|" <<<"$VARIANTS") bash presets/cheetah_vel15.sh
         ;;
     validate_converged)
         PY=$PY OUT=$RUNS STAGES=validate EXPERTS=data SCALE_RECIPE=recon-1e2 NOISE_SCALES=1 \
