@@ -41,14 +41,16 @@ chain() {  # chain DATA DIR: autoencoder and embedding of a collection
     once "$2/ae.pt" ae_train.py --data "$1" --out "$2/ae.pt" --runs-dir "$RUNS/runs"
     once "$2/embed.pt" behavior_embed.py --data "$1" --out "$2/embed.pt" --runs-dir "$RUNS/runs"
 }
-link() {  # link DIR IDS...: DIR/metaworld/ holds links to the tasks' files (collect's, else data_more's; door-open: DOOR)
+link() {  # link DIR IDS...: DIR/metaworld/ holds links to the tasks' files (collect's, else data_more's; door-open: DOOR);
+    # a task no collection kept experts of is left out, said on stderr
     local dir=$1 && shift
     [ "$PY" = echo ] || mkdir -p "$dir/metaworld"
     for i in "$@"; do
         local f && f=$(printf "task_%02d.pt" "$i")
         local src="$RUNS/data_successful/metaworld/$f"
         [ -f "$src" ] || src="$RUNS/data_more/metaworld/$f"
-        [ -f "$src" ] || { [ "$i" = 1 ] && src=$DOOR; }
+        [ -f "$src" ] || [ "$i" != 1 ] || src=$DOOR
+        [ -f "$src" ] || { echo "metaworld.sh: task $i has no experts in any collection; left out of $dir" >&2 && continue; }
         [ "$PY" = echo ] || ln -sfn "$(realpath "$src")" "$dir/metaworld/$f"
     done
 }
