@@ -5,7 +5,7 @@
 #   chain       why the generator loses to the nearest expert, on training tasks only: generators on 4 of the 6
 #               training tasks (0 12 29 37), scored on the other two (8, 21), at their own velocities and near them,
 #               on an autoencoder of the 4 ("strict") and on the quickstart's ("leaky": it saw 8 and 21); the strict
-#               ones also near the 4 (near.md); rows 2-4 are the quality and behaviour levers
+#               ones also near the 4 (near.md); rows 2-5 are the quality and behaviour levers
 # Resumable: a finished command (its output exists) is skipped. PY=echo prints the commands; RUNS moves the data.
 {  # read whole before it runs: editing this file during a run cannot change the run
 set -euo pipefail
@@ -37,7 +37,8 @@ for stage in $STAGES; do
             --out "$RUNS/chain/ae_strict.pt" --runs-dir "$RUNS/runs"
         held=() fits=() nears=()
         for recipe in "strict|default|" "strict|quality|--quality-condition" "strict|behavior10|--lambda-behavior 10" \
-            "strict|behavior100|--lambda-behavior 100" "strict|recon-1e2|--lambda-recon 1e2" \
+            "strict|behavior100|--lambda-behavior 100" "strict|behavior1|--lambda-behavior 1" \
+            "strict|recon-1e2|--lambda-recon 1e2" \
             "strict|recon-1e1|--lambda-recon 1e1" "strict|best-3|--best-checkpoints 3" "leaky|default|" \
             "leaky|best-3|--best-checkpoints 3" "leaky|train-encoder|--train-encoder"; do
             IFS="|" read -r ae name flags <<<"$recipe"
