@@ -148,7 +148,8 @@ def outputs_of(args: Args) -> dict:
 
 
 def validate(args: Args) -> tuple[dict, list]:
-    """One-line errors for bad arguments, a collection the embedding cannot use, and unusable outputs."""
+    """One-line errors for bad arguments, a collection the embedding cannot use, and unusable outputs; returns the
+    collection and the seen tasks the embedding trains on."""
     check_args(
         WHO,
         args,
@@ -173,10 +174,11 @@ def validate(args: Args) -> tuple[dict, list]:
     seen = [i for i in sorted(collection) if i in suite.train_ids]
     if not seen:
         raise SystemExit(f"{WHO}: --data {args.data}: no seen task (ids {list(suite.train_ids)}) to train on")
-    for i in (task_index("metaworld", i, "--seen-task-ids") for i in args.seen_task_ids):
+    asked = sorted(task_index("metaworld", i, "--seen-task-ids") for i in args.seen_task_ids)
+    for i in asked:
         if i not in seen:
             raise SystemExit(f"{WHO}: --seen-task-ids {i}: not a collected seen task of {args.data} ({seen})")
-    seen = sorted(task_index("metaworld", i) for i in args.seen_task_ids) or seen
+    seen = asked or seen
     inputs = collection_files(args.data)
     for name, path in outputs_of(args).items():
         check_output(WHO, f"--out ({name})", path, inputs)

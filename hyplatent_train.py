@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass
 from typing import Literal
 
+import gymnasium as gym
 import numpy as np
 import torch
 import torch.nn as nn
@@ -35,8 +36,10 @@ from common import (
     check_memory,
     check_output,
     claim_output,
+    close_envs,
     collection_files,
     embedding_rows,
+    evaluate,
     fingerprint,
     generated_policy_file,
     get_suite,
@@ -247,8 +250,8 @@ def validate(args: Args) -> tuple[dict, dict, list, list, dict | None]:
     collection, the training task ids, the evaluation targets (held-out tasks, or tasks at --params; MetaWorld:
     the seen tasks, then the unseen ones) and the behaviour embedding (None unless --condition behavior).
     """
-    counts = ("iterations", "g_steps", "eval_samples", "eval_episodes", "log_every", "state_every", "behavior_episodes")
-    counts += ("behavior_states",)
+    counts = ("iterations", "g_steps", "eval_samples", "eval_episodes", "log_every", "state_every", "behavior_episodes",
+              "behavior_states")  # fmt: skip
     at_least = {**dict.fromkeys(counts, 1), "batch_size": 2, "ci_reps": 100, "best_checkpoints": 0}  # BatchNorm: 2
     if args.noise_dim is not None and args.noise_dim < 1:
         raise SystemExit(f"{WHO}: --noise-dim {args.noise_dim}: expected an integer >= 1")
@@ -430,25 +433,37 @@ def checkpoint_quality(ae: dict, collection: dict, rows: torch.Tensor) -> torch.
     return torch.cat(ranks)[rows].unsqueeze(1)
 
 
-@torch.no_grad()
+class VisitedStates(gym.Wrapper):
+    """Keeps every observation the policy acts in: the reset one, then each next one until the episode ends."""
+
+    def __init__(self, env: gym.Env):
+        super().__init__(env)
+        self.states = []
+
+    def reset(self, **kwargs):
+        obs, info = self.env.reset(**kwargs)
+        self.states.append(obs)
+        return obs, info
+
+    def step(self, action):
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        if not (terminated or truncated):
+            self.states.append(obs)
+        return obs, reward, terminated, truncated, info
+
+
 def rollout_states(ae: dict, collection: dict, task_ids: list, episodes: int) -> list:
-    """[(N_i, obs_dim) states] visited by each task's best checkpoint in `episodes` deterministic episodes, reset seeds
-    eval_seed + e (--lambda-behavior: where the behaviour term compares actions). Draws no torch random numbers."""
-    states = []
-    for i in task_ids:
-        data = collection[i]
-        with torch.random.fork_rng(devices=[]):  # its initialization is overwritten: leave the training stream alone
-            actor = load_flat_params(Actor(**ae["actor_args"]), data["params"][data["returns"].argmax()])
-        env, visited = make_env(Task.from_dict(data["task"])), []
-        for e in range(episodes):
-            obs, done = env.reset(seed=ae["eval_seed"] + e)[0], False
-            while not done:
-                visited.append(obs)
-                obs, _, terminated, truncated, _ = env.step(actor.act(torch.as_tensor(obs, dtype=torch.float32)).numpy())
-                done = terminated or truncated
-        env.close()
-        states.append(torch.as_tensor(np.stack(visited), dtype=torch.float32))
-    return states
+    """[(N_i, obs_dim) states] visited by each task's best checkpoint in common.evaluate's `episodes` deterministic
+    episodes (reset seeds eval_seed + e; --lambda-behavior: where the behaviour term compares actions). Draws no torch
+    random numbers."""
+    tasks = [Task.from_dict(collection[i]["task"]) for i in task_ids]
+    best = torch.stack([collection[i]["params"][collection[i]["returns"].argmax()] for i in task_ids])
+    with torch.random.fork_rng(devices=[]):  # its initialization is overwritten: leave the training stream alone
+        actor = load_flat_params(Actor(**ae["actor_args"], num_tasks=len(tasks)), best)
+    pool = {task: [VisitedStates(make_env(task))] for task in tasks}  # task k's best checkpoint runs in its own env
+    evaluate(actor, tasks, episodes, ae["eval_seed"], pool=pool)
+    close_envs(pool)
+    return [torch.as_tensor(np.stack(pool[task][0].states), dtype=torch.float32) for task in tasks]
 
 
 def deterministic_actions(actor: Actor, layout: list, params: torch.Tensor, states: torch.Tensor) -> torch.Tensor:
@@ -479,7 +494,7 @@ def train(args: Args, ae: dict, collection: dict, train_ids: list, embedding: di
     if args.quality_condition:  # departs from the paper: (M, quality) asks for the best at generation (--ask-quality)
         cond_all = torch.cat([cond_all, checkpoint_quality(ae, collection, rows)], -1)
     z_real_all, task_of_rows = ae["latents"][rows].flatten(1), ae["task_index"][rows]  # (M, 2 * latent_dim), (M,)
-    # --lambda-behavior: the states of each training task's best checkpoint, padded into one (tasks, N, obs) tensor
+    # --lambda-behavior: the states of each training task's best checkpoint, padded into one (tasks, N, obs) tensor below
     pools = rollout_states(ae, collection, train_ids, args.behavior_episodes) if args.lambda_behavior else []
     torch.manual_seed(args.seed)
 
@@ -504,10 +519,8 @@ def train(args: Args, ae: dict, collection: dict, train_ids: list, embedding: di
     cond_std = cond_all.std(0) if len(cond_all) > 1 else torch.zeros_like(cond_all[0])  # --condition-noise's unit
     if pools:
         counts = torch.tensor([len(p) for p in pools], device=device)
-        pool = torch.zeros(len(pools), max(counts), pools[0].shape[1])
-        for n, p in enumerate(pools):
-            pool[n, : len(p)] = p
-        pool, pool_of_rows = pool.to(device), torch.tensor([train_ids.index(t) for t in task_of_rows.tolist()], device=device)
+        pool = nn.utils.rnn.pad_sequence(pools, batch_first=True).to(device)  # (tasks, longest, obs_dim), zero-padded
+        pool_of_rows = torch.tensor([train_ids.index(t) for t in task_of_rows.tolist()], device=device)
         with torch.random.fork_rng(devices=[]):  # its own weights are never read: leave the training stream alone
             behavior_actor = Actor(**ae["actor_args"], num_tasks=args.batch_size).to(device)
 
@@ -621,7 +634,10 @@ def train(args: Args, ae: dict, collection: dict, train_ids: list, embedding: di
 
         if it % 10 == 0:
             logged = {"d_adv": d_adv, "d_reg": d_reg, "g_adv": g_adv, "g_reg": g_reg, "g_recon": g_rec}
-            logged.update({"e_recon": e_rec} if args.train_encoder else {}, **({"g_behavior": g_beh} if pools else {}))
+            if args.train_encoder:
+                logged["e_recon"] = e_rec
+            if pools:
+                logged["g_behavior"] = g_beh
             for name, value in logged.items():
                 writer.add_scalar(f"losses/{name}", value.item(), it)
         if it % args.state_every == 0 and it < args.iterations:

@@ -98,10 +98,10 @@ def sources(path: str) -> list:
     return [path]
 
 
-def validate(args: Args) -> tuple[dict, dict]:
+def validate(args: Args) -> tuple[dict, dict, str]:
     """One-line errors for bad flags, unreadable policy files, files of two suites or of one without these terms and
-    an unusable --out; returns {curve label (the path as given): [policy file, ...]} and the expert collection ({}
-    without --experts)."""
+    an unusable --out; returns {curve label (the path as given): [policy file, ...]}, the expert collection ({}
+    without --experts) and their suite."""
     if args.episodes < 1:
         raise SystemExit(f"{WHO}: --episodes {args.episodes}: expected at least 1")
     steps = get_suite("cheetah-vel").max_episode_steps  # Ant-Dir's too
@@ -129,7 +129,7 @@ def validate(args: Args) -> tuple[dict, dict]:
         suite = data["task"]["suite"]
     check_output(WHO, "--out", args.out, tuple(inputs))
     check_output(WHO, "--out", f"{args.out}.md", tuple(inputs))  # the table beside the figure
-    return curves, experts
+    return curves, experts, suite
 
 
 def run(data: dict, params: torch.Tensor, args: Args) -> dict:
@@ -161,7 +161,7 @@ def direction_error(walked, goal):
 
 
 def main(args: Args) -> str:
-    curves, experts = validate(args)
+    curves, experts, suite = validate(args)
     # the algorithm is only rollouts: generated (or any) policies, every one; the experts' best checkpoints
     points = {label: [run(d, d["params"], args) for d in files] for label, files in curves.items()}
     if experts:
@@ -169,7 +169,6 @@ def main(args: Args) -> str:
         points[EXPERTS] = best
     for label in points:
         points[label].sort(key=lambda p: p["param"])
-    suite = next(iter(experts.values()) if experts else iter(next(iter(curves.values()))))["task"]["suite"]
     terms, measures = TERMS[suite], MEASURES[suite]
 
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(9, 7), sharex=True)
