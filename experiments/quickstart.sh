@@ -6,13 +6,15 @@
 #               training tasks (0 12 29 37), scored on the other two (8, 21), at their own velocities and near them,
 #               on an autoencoder of the 4 ("strict") and on the quickstart's ("leaky": it saw 8 and 21); the strict
 #               ones also near the 4 (near.md); rows 2-5 are the quality and behaviour levers
+#   anchored    three of chain's strict generators, their held-out and near policies anchored at the library
+#               (experiments/anchored_probe.py: at the nearest expert, or at the blend of the two nearest)
 # Resumable: a finished command (its output exists) is skipped. PY=echo prints the commands; RUNS moves the data.
 {  # read whole before it runs: editing this file during a run cannot change the run
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
 RUNS=${RUNS:-../genhyper-runs/quickstart}
-STAGES=${STAGES:-quickstart sweep chain}
+STAGES=${STAGES:-quickstart sweep chain anchored}
 once() { local out=$1; shift; [ -f "$out" ] || $PY "$@"; }
 FIT="0.075 0.975 2.25 2.85"                       # the 4 training velocities of the chain's generators
 NEAR="0.825 0.9 1.05 1.125 2.1 2.175 2.325 2.4"   # 0.075-0.15 from one of them, no test velocity
@@ -56,6 +58,24 @@ for stage in $STAGES; do
         $PY tools/compare_recipes.py "${held[@]}" --out "$RUNS/chain/held_out.md"
         $PY tools/compare_recipes.py "${fits[@]}" --out "$RUNS/chain/fit.md"
         $PY tools/compare_recipes.py "${nears[@]}" --out "$RUNS/chain/near.md"
+        ;;
+    anchored)
+        for column in held near; do
+            tables=()
+            for name in default quality behavior10; do
+                hyp="$RUNS/chain/hyplatent_strict_$name"
+                [ $column = held ] && generated="${hyp}_generated" && tables+=("${hyp}_zeroshot.json")
+                [ $column = near ] && generated="${hyp}_near_generated" && tables+=("${hyp}_near.json")
+                for mode in nearest blend; do
+                    dir="$RUNS/chain/anchored/${name}_${column}_$mode"
+                    # the probe again until its table exists: an interrupted probe leaves whole files, rewritten
+                    once "$dir.json" experiments/anchored_probe.py "$generated"/*.pt --mode $mode --out-dir "$dir"
+                    once "$dir.json" zeroshot_eval.py "$dir"/*.pt --out "$dir.json"
+                    tables+=("$dir.json")
+                done
+            done
+            $PY tools/compare_recipes.py "${tables[@]}" --out "$RUNS/chain/anchored_$column.md"
+        done
         ;;
     *) echo "STAGES: unknown stage '$stage'" >&2 && exit 2 ;;
     esac

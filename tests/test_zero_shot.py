@@ -849,3 +849,41 @@ def test_blend_probe_runs_two_experts_and_their_blend(chain, tmp_path, run):
     assert "blend" in proc.stdout and "L2 distance" in proc.stdout
     one_line_error(run("experiments/blend_probe.py", str(data / "task_00.pt"), str(data / "task_04.pt"), "--param", "9",
                        cwd=tmp_path, check=False), "--param 9.0", "outside")  # fmt: skip
+
+
+def test_anchored_probe_puts_the_library_under_the_generator(chain, tmp_path, run):
+    """experiments/anchored_probe.py: at a training velocity the policies anchored at the nearest expert are that
+    expert's best checkpoint exactly; elsewhere each is the generated policy moved by best - D(G(eps, c_a)) with the
+    same noise; the blend anchors at the two nearest with inverse-distance weights; zeroshot_eval.py scores the files."""
+    tmp, _, _ = chain
+    hl = str(tmp / "artifacts" / "hl.pt")
+    run("hyplatent_train.py", "--out", hl, "--eval-only", "--params", "0.075", "--eval-samples", "2", "--eval-episodes", "1",
+        "--table", str(tmp_path / "at0.json"), cwd=tmp_path)  # fmt: skip
+    expert = load_policies(str(tmp / "data" / "cheetah-vel" / "task_00.pt"), "test")  # v = 0.075
+    best = expert["params"][expert["returns"].argmax()]
+    run("experiments/anchored_probe.py", str(tmp_path / "at0_generated" / "velocity_0.075.pt"), "--out-dir", "a", cwd=tmp_path)
+    anchored = load_policies(str(tmp_path / "a" / "velocity_0.075.pt"), "test")
+    assert torch.allclose(anchored["params"], best.expand(2, -1), atol=1e-5)
+    assert anchored["origin"]["anchor_tasks"] == [0] and anchored["returns"].shape == (2,)
+
+    source = str(tmp / "artifacts" / "hl_generated" / "task_07.pt")  # v = 0.6: nearest task 4 (0.375), then 0 (0.075)
+    generated = load_policies(source, "test")
+    ckpt = load_artifact(hl, "hyplatent")
+    noise = (generated["origin"]["noise_seed"], generated["origin"]["noise_scale"])
+    for mode, tasks, weights in (("nearest", [4], [1.0]), ("blend", [4, 0], [0.525 / 0.75, 0.225 / 0.75])):
+        run("experiments/anchored_probe.py", source, "--mode", mode, "--out-dir", mode, cwd=tmp_path)
+        anchored = load_policies(str(tmp_path / mode / "task_07.pt"), "test")
+        assert anchored["origin"]["anchor_tasks"] == tasks and anchored["origin"]["anchor"] == mode
+        assert np.allclose(anchored["origin"]["anchor_weights"], weights)
+        expected = generated["params"].clone()
+        for i, w in zip(tasks, weights):
+            data = load_policies(str(tmp / "data" / "cheetah-vel" / f"task_{i:02d}.pt"), "test")
+            at_anchor = generate(ckpt, torch.tensor([[0.075 * (i + 1)]] * 2), *noise)
+            expected += w * (data["params"][data["returns"].argmax()] - at_anchor)
+        assert torch.allclose(anchored["params"], expected, atol=1e-5)
+        assert not torch.allclose(anchored["params"], generated["params"], atol=1e-3)
+    run("zeroshot_eval.py", str(tmp_path / "blend" / "task_07.pt"), "--out", "t.json", "--ci-reps", "200", cwd=tmp_path)
+    table = json.loads((tmp_path / "t.json").read_text())
+    assert table["targets"] == ["7"] and np.isfinite(table["overall"]["generated"])
+    one_line_error(run("experiments/anchored_probe.py", str(tmp / "data" / "cheetah-vel" / "task_00.pt"), cwd=tmp_path,
+                       check=False), "task_00.pt: not a HypLatent policy file")  # fmt: skip
