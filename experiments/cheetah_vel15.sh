@@ -8,13 +8,14 @@
 #   fit                            both final generators at their 15 training velocities (where the test losses come from)
 #   chain_probe                    two experts fine-tuned from their neighbour, and the 50/50 blends at the midpoints
 #   levers                         validate's pick and the quality and behaviour levers on top of it, in their own tables
+#   anchored                       levers' near-task policies anchored at the nearest expert (experiments/anchored_probe.py)
 # Resumable: a finished command (its output exists) is skipped. PY=echo prints the commands; RUNS moves the data.
 {  # read whole before it runs: editing this file during a run cannot change the run
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-python}
 RUNS=${RUNS:-../genhyper-runs/cheetah-vel-15}
-STAGES=${STAGES:-collect validate_converged basin basin_guarded validate final final_seed1 fit chain_probe levers}
+STAGES=${STAGES:-collect validate_converged basin basin_guarded validate final final_seed1 fit chain_probe levers anchored}
 once() { local out=$1; shift; [ -f "$out" ] || $PY "$@"; }
 TRAIN="0 3 6 9 12 14 18 20 22 27 29 32 34 37 39"
 TRAIN_V=$(for t in $TRAIN; do echo -n "$(awk "BEGIN { print 0.075 * ($t + 1) }") "; done)
@@ -57,6 +58,16 @@ for stage in $STAGES; do
     levers)
         PY=$PY OUT=$RUNS STAGES=validate NOISE_SCALES="" REPORT=_levers SCALE_RECIPE=ema-recon-1e2 \
             VARIANTS=$(grep -E "^ema-(recon|quality-recon|behavior[0-9.]+-recon)-1e2\|" <<<"$VARIANTS") bash presets/cheetah_vel15.sh
+        ;;
+    anchored)  # the basin experts' blend scores far below either neighbour here (the record), so only the nearest
+        tables=()
+        for name in ema-recon-1e2 ema-quality-recon-1e2 ema-behavior1-recon-1e2 ema-behavior10-recon-1e2; do
+            hyp="$RUNS/validate_basin/hyplatent_$name" dir="$RUNS/validate_basin/anchored/$name"
+            once "$dir.json" experiments/anchored_probe.py "${hyp}_near_generated"/*.pt --mode nearest --out-dir "$dir"
+            once "$dir.json" zeroshot_eval.py "$dir"/*.pt --out "$dir.json"
+            tables+=("${hyp}_near.json" "$dir.json")
+        done
+        $PY tools/compare_recipes.py "${tables[@]}" --out "$RUNS/validate_basin/anchored_near.md"
         ;;
     validate_converged)
         PY=$PY OUT=$RUNS STAGES=validate EXPERTS=data SCALE_RECIPE=recon-1e2 NOISE_SCALES=1 \
