@@ -5,8 +5,8 @@
 #   chain       why the generator loses to the nearest expert, on training tasks only: generators on 4 of the 6
 #               training tasks (0 12 29 37), scored on the other two (8, 21), at their own velocities and near them,
 #               on an autoencoder of the 4 ("strict") and on the quickstart's ("leaky": it saw 8 and 21); the strict
-#               ones also near the 4 (near.md); rows 2-5 are the quality and behaviour levers
-#   anchored    three of chain's strict generators, their held-out and near policies anchored at the library
+#               ones also near the 4 (near.md); rows 2-6 are the quality and behaviour levers
+#   anchored    four of chain's strict generators, their held-out and near policies anchored at the library
 #               (experiments/anchored_probe.py: at the nearest expert, or at the blend of the two nearest)
 # Resumable: a finished command (its output exists) is skipped. PY=echo prints the commands; RUNS moves the data.
 {  # read whole before it runs: editing this file during a run cannot change the run
@@ -40,6 +40,7 @@ for stage in $STAGES; do
         held=() fits=() nears=()
         for recipe in "strict|default|" "strict|quality|--quality-condition" "strict|behavior10|--lambda-behavior 10" \
             "strict|behavior100|--lambda-behavior 100" "strict|behavior1|--lambda-behavior 1" \
+            "strict|quality-behavior10|--quality-condition --lambda-behavior 10" \
             "strict|recon-1e2|--lambda-recon 1e2" \
             "strict|recon-1e1|--lambda-recon 1e1" "strict|best-3|--best-checkpoints 3" "leaky|default|" \
             "leaky|best-3|--best-checkpoints 3" "leaky|train-encoder|--train-encoder"; do
@@ -62,7 +63,7 @@ for stage in $STAGES; do
     anchored)
         for column in held near; do
             tables=()
-            for name in default quality behavior10; do
+            for name in default quality behavior10 quality-behavior10; do
                 hyp="$RUNS/chain/hyplatent_strict_$name"
                 [ $column = held ] && generated="${hyp}_generated" && tables+=("${hyp}_zeroshot.json")
                 [ $column = near ] && generated="${hyp}_near_generated" && tables+=("${hyp}_near.json")
