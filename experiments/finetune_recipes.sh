@@ -7,6 +7,9 @@
 # start and a random actor; the passing recipe with the highest mean return at 40k becomes finetune_tdreg.py's default.
 # Then, after the collapses were traced to the temperature (learned at the full rate while the ramped actor cannot
 # answer, it grew from 0.2 to ~900 in 30k steps), the same rule for the temperature learned at the ramp's rate.
+# STAGES picks: expert (the above), generated (the same rule on a generated start: cheetah-vel-15's final generator's
+# first policy at training velocity 2.1, task 27, fine-tuned on task 27, after the default recipe collapsed from a
+# generated start on a test task; needs CV15 = the cheetah-vel-15 run folder with its final stage done).
 # Resumable: a finished run (its output exists) is skipped. PY=echo prints the commands; RUNS moves the data.
 {  # read whole before it runs: editing this file during a run cannot change the run
 set -euo pipefail
@@ -15,21 +18,37 @@ PY=${PY:-python}
 RUNS=${RUNS:-../genhyper-runs/finetune-recipes}
 QUICKSTART=${QUICKSTART:-../genhyper-runs/quickstart}
 once() { local out=$1; shift; [ -f "$out" ] || $PY "$@"; }
-EXPERT="$QUICKSTART/data/cheetah-vel/task_21.pt"
+CV15=${CV15:-../genhyper-runs/cheetah-vel-15}
+STAGES=${STAGES:-expert generated}
 SEEDS=${SEEDS:-7 8}  # SEEDS=7 and SEEDS=8 side by side use both cores; a last run with both makes the table
 
-outs=()
-for recipe in "paper|--alpha 0.2" "alpha-0.01|--alpha 0.01" "warmup-10k|--critic-warmup 10000 --alpha 0.2" \
-    "warmup-10k-alpha-0.01|--critic-warmup 10000 --alpha 0.01" "temperature-ramp|--alpha 0.2 --temperature-ramp" \
-    "alpha-0.01-temperature-ramp|--alpha 0.01 --temperature-ramp" \
-    "warmup-10k-temperature-ramp|--critic-warmup 10000 --alpha 0.2 --temperature-ramp"; do
-    IFS="|" read -r name flags <<<"$recipe"
-    for seed in $SEEDS; do
-        out="$RUNS/${name}_seed$seed.pt" && outs+=("$out")
-        once "$out" finetune_tdreg.py --task-id 21 --policy "$EXPERT" --seed "$seed" --total-timesteps 40000 $flags \
-            --out "$out" --runs-dir "$RUNS/runs"
+for stage in $STAGES; do
+    case $stage in
+    expert)
+        start="--task-id 21 --policy $QUICKSTART/data/cheetah-vel/task_21.pt" dir=$RUNS
+        recipes=("paper|--alpha 0.2" "alpha-0.01|--alpha 0.01" "warmup-10k|--critic-warmup 10000 --alpha 0.2"
+            "warmup-10k-alpha-0.01|--critic-warmup 10000 --alpha 0.01" "temperature-ramp|--alpha 0.2 --temperature-ramp"
+            "alpha-0.01-temperature-ramp|--alpha 0.01 --temperature-ramp"
+            "warmup-10k-temperature-ramp|--critic-warmup 10000 --alpha 0.2 --temperature-ramp")
+        ;;
+    generated)
+        start="--task-id 27 --policy $CV15/hyplatent_15_basin_generated/velocity_2.1.pt --policy-index 0"
+        dir="$RUNS/generated"
+        recipes=("default|" "warmup-10k|--critic-warmup 10000" "temperature-ramp|--temperature-ramp"
+            "anchor-100|--anchor-weight 100" "warmup-10k-anchor-100|--critic-warmup 10000 --anchor-weight 100")
+        ;;
+    *) echo "STAGES: unknown stage '$stage', expected expert or generated" >&2 && exit 2 ;;
+    esac
+    outs=()
+    for recipe in "${recipes[@]}"; do
+        IFS="|" read -r name flags <<<"$recipe"
+        for seed in $SEEDS; do
+            out="$dir/${name}_seed$seed.pt" && outs+=("$out")
+            once "$out" finetune_tdreg.py $start --seed "$seed" --total-timesteps 40000 $flags --out "$out" \
+                --runs-dir "$RUNS/runs"
+        done
     done
+    $PY experiments/finetune_dips.py "${outs[@]}" --out "$dir/dips.md"
 done
-$PY experiments/finetune_dips.py "${outs[@]}" --out "$RUNS/dips.md"
 exit
 }
