@@ -98,6 +98,14 @@ def task_distance(suite: str, a: float, b: float) -> float:
     return min(d, 2 * math.pi - d) if suite == "ant-dir" else d
 
 
+def two_nearest(suite: str, collection: dict, train_ids: list, g: float) -> tuple[list, float]:
+    """The two training tasks nearest parameter g (nearest first) and the nearest's inverse-distance weight, the
+    "interpolated experts" baseline's w0 * best[near[0]] + (1 - w0) * best[near[1]]."""
+    near = sorted(train_ids, key=lambda i: task_distance(suite, collection[i]["task"]["params"][0], g))[:2]
+    d0, d1 = (task_distance(suite, collection[i]["task"]["params"][0], g) for i in near)
+    return near, d1 / (d0 + d1) if d0 + d1 > 0 else 1.0
+
+
 # ----------------------------------------------------------------------------------------------
 # Inputs: the policy files, their generator, its collection (and embedding), checked before any rollout
 # ----------------------------------------------------------------------------------------------
@@ -156,9 +164,7 @@ def zero_shot_table(rows: dict, ckpt: dict, collection: dict, args: Args) -> dic
     episodes, targets = files[0]["episode_returns"].shape[1], [Task.from_dict(p["task"]) for p in files]
     for task, policies in zip(targets, files):
         key, g = target_name(task), task.params[0]
-        near = sorted(train_ids, key=lambda i: task_distance(suite, collection[i]["task"]["params"][0], g))[:2]
-        d0, d1 = (task_distance(suite, collection[i]["task"]["params"][0], g) for i in near)
-        w0 = d1 / (d0 + d1) if d0 + d1 > 0 else 1.0  # inverse-distance weights of the two nearest experts
+        near, w0 = two_nearest(suite, collection, train_ids, g)  # w0, 1 - w0: inverse-distance weights
         candidates = {
             "generated": policies["params"],
             "nearest expert": best[near[0]][None],

@@ -22,6 +22,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 from common import (  # noqa: E402
     Task,
     check_output,
+    collection_files,
     generated_policy_file,
     load_artifact,
     load_collection,
@@ -29,7 +30,7 @@ from common import (  # noqa: E402
     save_atomic,
 )
 from hyplatent_train import generate  # noqa: E402
-from zeroshot_eval import task_distance  # noqa: E402
+from zeroshot_eval import two_nearest  # noqa: E402
 
 WHO = "anchored_probe"
 
@@ -44,30 +45,39 @@ class Args:
     """folder of the anchored policy files, one per input file, same names"""
 
 
-def anchors(ckpt: dict, collection: dict, g: float, mode: str) -> tuple[list, list]:
-    """The training tasks the policy is anchored at and their weights (zeroshot_eval.py's two nearest, by distance)."""
-    suite, train_ids = ckpt["suite"], ckpt["train_task_ids"]
-    near = sorted(train_ids, key=lambda i: task_distance(suite, collection[i]["task"]["params"][0], g))[:2]
-    if mode == "nearest":
-        return near[:1], [1.0]
-    d0, d1 = (task_distance(suite, collection[i]["task"]["params"][0], g) for i in near)
-    w0 = d1 / (d0 + d1) if d0 + d1 > 0 else 1.0
-    return near, [w0, 1.0 - w0]
-
-
-def main(args: Args) -> list:
+def validate(args: Args) -> tuple[list, dict]:
+    """One-line errors before any generation or rollout: files that are not HypLatent policy files of an MDP parameter,
+    and an --out-dir file that is one of the inputs; returns [(input path, policy file, output path)] and
+    {HypLatent path: (checkpoint, collection)}, each generator and its collection loaded once."""
     if not args.policies:
         raise SystemExit(f"{WHO}: give generated policy files (hyplatent_train.py's <out>_generated/*.pt)")
-    files, cache = [], {}
+    jobs, generators = [], {}
     for path in args.policies:
         data = load_policies(path, WHO)
         origin = data["origin"] if isinstance(data["origin"], dict) else {}
         if not {"hyplatent", "noise_seed", "noise_scale"} <= set(origin) or "conditioning_checkpoints" in origin:
             raise SystemExit(f"{WHO}: {path}: not a HypLatent policy file of an MDP parameter (its origin: {origin})")
-        if origin["hyplatent"] not in cache:
+        if origin["hyplatent"] not in generators:
             ckpt = load_artifact(origin["hyplatent"], "hyplatent", ("suite", "train_task_ids", "data"), who=WHO)
-            cache[origin["hyplatent"]] = ckpt, load_collection(ckpt["data"], WHO, f"--data (from {origin['hyplatent']})")
-        ckpt, collection = cache[origin["hyplatent"]]
+            collection = load_collection(ckpt["data"], WHO, f"--data (from {origin['hyplatent']})")
+            generators[origin["hyplatent"]] = ckpt, collection
+        jobs.append((path, data, os.path.join(args.out_dir, os.path.basename(path))))
+    if len({out for _, _, out in jobs}) < len(jobs):
+        raise SystemExit(f"{WHO}: {list(args.policies)}: two files of one name would write one file in --out-dir")
+    inputs = (*args.policies, *generators, *(f for ckpt, _ in generators.values() for f in collection_files(ckpt["data"])))
+    for _, _, out in jobs:
+        check_output(WHO, "--out-dir", out, inputs)
+    return jobs, generators
+
+
+def main(args: Args) -> list:
+    jobs, generators = validate(args)
+    # --- the anchored parameters of every file first (generation only: a file its generator does not reproduce is
+    # refused before any rollout) ---
+    anchored = []
+    for path, data, _ in jobs:
+        origin = data["origin"]
+        ckpt, collection = generators[origin["hyplatent"]]
         task, n = Task.from_dict(data["task"]), len(data["params"])
 
         def at(params: list) -> torch.Tensor:  # D(G(eps, c)) of the file's noise draws, at condition `params`
@@ -77,18 +87,21 @@ def main(args: Args) -> list:
         plain = at(list(task.params))
         if not torch.allclose(plain, data["params"], atol=1e-5):
             raise SystemExit(f"{WHO}: {path}: regenerating its policies from {origin['hyplatent']} gives other parameters")
-        near, weights = anchors(ckpt, collection, task.params[0], args.mode)
+        # the anchors: the nearest training task, or the two nearest with zeroshot_eval.py's inverse-distance weights
+        near, w0 = two_nearest(ckpt["suite"], collection, ckpt["train_task_ids"], task.params[0])
+        near, weights = (near[:1], [1.0]) if args.mode == "nearest" else (near, [w0, 1.0 - w0])
         params = plain.clone()
         for i, w in zip(near, weights):
             best = collection[i]["params"][collection[i]["returns"].argmax()]
             params += w * (best - at(list(collection[i]["task"]["params"])))
-        out = os.path.join(args.out_dir, os.path.basename(path))
-        check_output(WHO, "--out-dir", out, (path,))
-        where = {**origin, "anchor": args.mode, "anchor_tasks": near, "anchor_weights": weights}
+        anchored.append((task, ckpt, params, {**origin, "anchor": args.mode, "anchor_tasks": near, "anchor_weights": weights}))
+
+    # --- their returns on the target (the file's episodes), and the policy files ---
+    for (_, data, out), (task, ckpt, params, where) in zip(jobs, anchored):
         save_atomic(generated_policy_file(task, ckpt, params, data["episode_returns"].shape[1], where, args), out, WHO)
-        print(f"{WHO}: {out}: anchored at {near} (weights {[round(w, 3) for w in weights]})", flush=True)
-        files.append(out)
-    return files
+        print(f"{WHO}: {out}: anchored at {where['anchor_tasks']} (weights {[round(w, 3) for w in where['anchor_weights']]})",
+              flush=True)  # fmt: skip
+    return [out for _, _, out in jobs]
 
 
 if __name__ == "__main__":

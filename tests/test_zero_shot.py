@@ -887,3 +887,9 @@ def test_anchored_probe_puts_the_library_under_the_generator(chain, tmp_path, ru
     assert table["targets"] == ["7"] and np.isfinite(table["overall"]["generated"])
     one_line_error(run("experiments/anchored_probe.py", str(tmp / "data" / "cheetah-vel" / "task_00.pt"), cwd=tmp_path,
                        check=False), "task_00.pt: not a HypLatent policy file")  # fmt: skip
+    before = (tmp / "artifacts" / "hl_generated" / "task_07.pt").read_bytes()
+    one_line_error(run("experiments/anchored_probe.py", source, "--out-dir", str(tmp / "artifacts" / "hl_generated"),
+                       cwd=tmp_path, check=False), "--out-dir", "is one of this stage's inputs")  # fmt: skip
+    one_line_error(run("experiments/anchored_probe.py", source, str(tmp_path / "nearest" / "task_07.pt"), "--out-dir", "twice",
+                       cwd=tmp_path, check=False), "two files of one name")  # fmt: skip
+    assert (tmp / "artifacts" / "hl_generated" / "task_07.pt").read_bytes() == before and not (tmp_path / "twice").exists()
