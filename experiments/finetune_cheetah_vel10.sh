@@ -15,6 +15,7 @@ RUNS=${RUNS:-../genhyper-runs/cheetah-vel-10}
 STAGES=${STAGES:-defaults measure plot}
 once() { local out=$1; shift; [ -f "$out" ] || $PY "$@"; }
 HYP="$RUNS/cv10_hyplatent.pt"
+THEN="--alpha 0.2 --anchor-weight 0"  # fine-tuning's defaults when this record was made (a policy start; the last wins)
 FT="$RUNS/finetune"
 
 run() {  # run NAME TASK FLAGS...: one fine-tuning run into $FT/NAME.pt
@@ -28,7 +29,7 @@ for stage in $STAGES; do
         # the generator's policies at training tasks 25 (v 1.95) and 21 (v 1.65): velocity_1.95.pt, velocity_1.65.pt
         once "$RUNS/cv10_train_zeroshot.json" hyplatent_train.py --out "$HYP" --eval-only --params 1.95 1.65 \
             --table "$RUNS/cv10_train_zeroshot.json"
-        start25="--policy $RUNS/cv10_train_generated/velocity_1.95.pt --policy-index 0 --seed 1"
+        start25="--policy $RUNS/cv10_train_generated/velocity_1.95.pt --policy-index 0 --seed 1 $THEN"
         for probe in "10000 0.1" "40000 0.1" "40000 1" "20000 10" "40000 100" "40000 10"; do
             read -r ramp td <<<"$probe"
             run "defaults/task25_ramp${ramp}_td${td}" 25 $start25 --lr-ramp-steps "$ramp" --lambda-td "$td" \
@@ -39,11 +40,11 @@ for stage in $STAGES; do
         run defaults/task25_ramp10000_td1 25 $start25 --lr-ramp-steps 10000 --lambda-td 1 --total-timesteps 60000 \
             --eval-every 1000
         run defaults/task21_ramp40000_td10 21 --policy "$RUNS/cv10_train_generated/velocity_1.65.pt" --policy-index 0 \
-            --seed 2 --lr-ramp-steps 40000 --lambda-td 10 --total-timesteps 60000 --eval-every 1000
+            $THEN --seed 2 --lr-ramp-steps 40000 --lambda-td 10 --total-timesteps 60000 --eval-every 1000
         ;;
     measure)
         for t in 23 26; do for s in 1 2 3; do
-            gen="--policy ${HYP%.pt}_generated/task_$t.pt --policy-index $((s - 1)) --seed $s"
+            gen="--policy ${HYP%.pt}_generated/task_$t.pt --policy-index $((s - 1)) --seed $s $THEN"
             run "task${t}_generated_seed$s" "$t" $gen --total-timesteps 100000
             run "task${t}_scratch_seed$s" "$t" --init scratch --lambda-td 0 --lr-ramp-steps 0 --seed "$s" \
                 --total-timesteps 100000

@@ -7,6 +7,10 @@
 # start and a random actor; the passing recipe with the highest mean return at 40k becomes finetune_tdreg.py's default.
 # Then, after the collapses were traced to the temperature (learned at the full rate while the ramped actor cannot
 # answer, it grew from 0.2 to ~900 in 30k steps), the same rule for the temperature learned at the ramp's rate.
+# Last, the expert again with the default this rule chose on a generated start (--anchor-weight 100); it collapsed
+# there (the temperature outgrew the anchored actor, as it had outgrown a warmed-up one), so the anchor with the
+# temperature ramp and the anchor after a critic warm-up on both starts, and the rule for a policy start's default
+# became: pass on both starts and both seeds, then the highest mean return at 40k over the four runs.
 # STAGES picks: expert (the above), generated (the same rule on a generated start: cheetah-vel-15's final generator's
 # first policy at training velocity 2.1, task 27, fine-tuned on task 27, after the default recipe collapsed from a
 # generated start on a test task; needs CV15 = the cheetah-vel-15 run folder with its final stage done).
@@ -25,17 +29,22 @@ SEEDS=${SEEDS:-7 8}  # SEEDS=7 and SEEDS=8 side by side use both cores; a last r
 for stage in $STAGES; do
     case $stage in
     expert)
-        start="--task-id 21 --policy $QUICKSTART/data/cheetah-vel/task_21.pt" dir=$RUNS
+        # --anchor-weight 0: the anchor was not a default when these ran; a recipe's own flags come after and win
+        start="--task-id 21 --policy $QUICKSTART/data/cheetah-vel/task_21.pt --anchor-weight 0" dir=$RUNS
         recipes=("paper|--alpha 0.2" "alpha-0.01|--alpha 0.01" "warmup-10k|--critic-warmup 10000 --alpha 0.2"
             "warmup-10k-alpha-0.01|--critic-warmup 10000 --alpha 0.01" "temperature-ramp|--alpha 0.2 --temperature-ramp"
             "alpha-0.01-temperature-ramp|--alpha 0.01 --temperature-ramp"
-            "warmup-10k-temperature-ramp|--critic-warmup 10000 --alpha 0.2 --temperature-ramp")
+            "warmup-10k-temperature-ramp|--critic-warmup 10000 --alpha 0.2 --temperature-ramp"
+            "alpha-0.01-anchor-100|--alpha 0.01 --anchor-weight 100"
+            "alpha-0.01-anchor-100-temperature-ramp|--alpha 0.01 --anchor-weight 100 --temperature-ramp"
+            "warmup-10k-alpha-0.01-anchor-100|--critic-warmup 10000 --alpha 0.01 --anchor-weight 100")
         ;;
     generated)
-        start="--task-id 27 --policy $CV15/hyplatent_15_basin_generated/velocity_2.1.pt --policy-index 0"
+        start="--task-id 27 --policy $CV15/hyplatent_15_basin_generated/velocity_2.1.pt --policy-index 0 --anchor-weight 0"
         dir="$RUNS/generated"
         recipes=("default|" "warmup-10k|--critic-warmup 10000" "temperature-ramp|--temperature-ramp"
-            "anchor-100|--anchor-weight 100" "warmup-10k-anchor-100|--critic-warmup 10000 --anchor-weight 100")
+            "anchor-100|--anchor-weight 100" "warmup-10k-anchor-100|--critic-warmup 10000 --anchor-weight 100"
+            "anchor-100-temperature-ramp|--anchor-weight 100 --temperature-ramp")
         ;;
     *) echo "STAGES: unknown stage '$stage', expected expert or generated" >&2 && exit 2 ;;
     esac

@@ -142,7 +142,7 @@ def test_each_start_runs_and_writes_a_policy_file_with_its_curve(chain, tmp_path
     curve = saved["curve"]
     assert curve["steps"].tolist() == [0, 100, 200, 300, 400] and torch.isfinite(curve["returns"]).all()
     assert curve["episode_returns"].shape == (5, 1) and saved["label"] == f"{start} + TD reg + lr ramp" + (
-        "" if start == "scratch" else " + alpha 0.01"  # a policy starts at a low temperature by default, scratch at 0.2
+        "" if start == "scratch" else " + alpha 0.01 + anchor 100"  # a policy's defaults: a low temperature, an anchor
     )
     # the optimizer's rate at each evaluation is the ramp's at the last actor update (every 2nd step)
     assert curve["actor_lr"].tolist() == pytest.approx([actor_lr(args, max(s - 2, 0)) for s in (0, 100, 200, 300, 400)])
@@ -174,8 +174,8 @@ def test_critic_warmup_holds_the_actor_then_starts_its_ramp(chain, tmp_path):
     assert returns[0] == returns[1] == returns[2] == returns[3]  # steps 0-300: the starting actor, held
     start = load_policies(generated(tmp, 7), "test")["params"][result["origin"]["policy_index"]]
     assert not torch.equal(result["params"][0], start)  # and moved from step 300 on
-    assert result["label"] == "generated + TD reg + lr ramp + critic warm-up 200 + alpha 0.01"
-    assert finetune_tdreg.default_out(args, "generated").endswith("_generated_warmup200_alpha0.01_seed1.pt")
+    assert result["label"] == "generated + TD reg + lr ramp + critic warm-up 200 + alpha 0.01 + anchor 100"
+    assert finetune_tdreg.default_out(args, "generated").endswith("_generated_warmup200_alpha0.01_anchor100_seed1.pt")
     with pytest.raises(SystemExit, match="--critic-warmup 300: expected fewer than --total-timesteps 400"):
         finetune_tdreg.main(tiny_args(tmp_path, task_id=7, policy=generated(tmp, 7), critic_warmup=300))
 
@@ -190,8 +190,8 @@ def test_policy_alpha_starts_at_the_temperature_the_policy_file_records(chain, t
     result = finetune_tdreg.main(args)
     own = source["alpha"][1].item()
     assert own != 0.2 and own != 0.01 and load_policies(args.out, "test")["args"]["alpha"] == pytest.approx(own)
-    assert result["label"] == f"expert + TD reg + lr ramp + alpha {own:.3g} (the policy's)"
-    assert finetune_tdreg.default_out(args, "expert").endswith("cheetah-vel_task04_expert_policyalpha_seed1.pt")
+    assert result["label"] == f"expert + TD reg + lr ramp + alpha {own:.3g} (the policy's) + anchor 100"
+    assert finetune_tdreg.default_out(args, "expert").endswith("cheetah-vel_task04_expert_policyalpha_anchor100_seed1.pt")
     for override, message in [
         (dict(policy=generated(tmp, 7)), "--policy-alpha: .*task_07.pt records no usable temperature for policy"),
         (dict(policy=expert, alpha=0.05), "--policy-alpha: takes the temperature of --policy, expected --init policy"),
@@ -262,7 +262,9 @@ def test_script_resumes_after_a_kill_and_plots(chain, tmp_path):
     # a fraction of start - R_random | return at 1000, 2000, 5000 (the runs end at 2000)
     # scores: s1 0 .33 1; s2 0 .67 1; g1 .83 .93 .97; g2 .92 .67 1. Held: over the line, and so is the mean of the
     # rest of the curve (shorter than --hold here): g1 at 1000; g2 touches at 0 but its mean there is .86, so 2000
-    assert rows[0][:2] == ["7", "generated + TD reg + lr ramp + alpha 0.01"] and rows[0][5:9] == ["–"] * 4  # no scratch on 7
+    assert (
+        rows[0][:2] == ["7", "generated + TD reg + lr ramp + alpha 0.01 + anchor 100"] and rows[0][5:9] == ["–"] * 4
+    )  # no scratch on 7
     assert rows[0][10] == "–" and rows[0][13] == "–"  # no R_random without scratch runs; no evaluation at 5000
     assert rows[1] == ["23", "scratch", "1 2", "-400.0", "-100.0 ± 0.0", "2000, 2000", "2000", "1.00", "2000", "0.0", "–",
                        "-250.0", "-100.0", "–"]  # fmt: skip
@@ -391,3 +393,14 @@ def test_the_anchor_pulls_toward_the_start_and_fades_with_the_ramp():
     bad = SimpleNamespace(lr_ramp_steps=0, lr_start=3e-6, policy_lr=3e-4, temperature_ramp=False, anchor_weight=1.0)
     with pytest.raises(SystemExit, match="--anchor-weight 1.0: fades over the ramp, expected --lr-ramp-steps > 0"):
         finetune_tdreg.check_lr_ramp("finetune_tdreg", bad)
+
+
+def test_the_anchor_is_on_by_default_from_a_policy_with_a_ramp_only(chain, tmp_path):
+    """--anchor-weight's default resolves before anything is saved: 100 from a policy start with a ramp (chosen on a
+    training task), 0 from scratch and without a ramp (it fades over the ramp); an explicit value is kept."""
+    tmp, _, _ = chain
+    cases = [({}, 100.0), ({"lr_ramp_steps": 0}, 0.0), ({"init": "scratch", "policy": ""}, 0.0), ({"anchor_weight": 0.0}, 0.0)]
+    for i, (override, expected) in enumerate(cases):
+        args = tiny_args(tmp_path, task_id=7, **{"policy": generated(tmp, 7), "out": str(tmp_path / f"ft{i}.pt"), **override})
+        finetune_tdreg.validate(args)
+        assert args.anchor_weight == expected, override
