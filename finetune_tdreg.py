@@ -49,7 +49,7 @@ from common import (
 
 WHO = "finetune_tdreg"
 # what a policy file's origin stage makes of a run, in its label and default file name
-INIT_NAMES = {"sac_collect": "expert", "hyplatent_train": "generated", WHO: "finetuned"}
+INIT_NAMES = {"sac_collect": "expert", "hyplatent_train": "generated", "hypformer_train": "generated", WHO: "finetuned"}
 
 
 @dataclass
@@ -95,8 +95,8 @@ class Args:
     actor's ramp begins after them (0: none, the paper)"""
     anchor_weight: float | None = None
     """weight of a pull toward the starting actor's deterministic actions on replay states, fading to 0 over the ramp
-    (default: 100 from a policy with a ramp, chosen on a training task, docs/experiments/finetuning.md; 0: off, the
-    paper, and from scratch)"""
+    (default: 100 from a generated policy with a ramp, 0 from a SAC checkpoint, both chosen on training tasks,
+    docs/experiments/finetuning.md; 0: off, the paper, and from scratch)"""
     temperature_ramp: bool = False
     """the entropy temperature learns at the actor's ramped rate (q_lr scaled alike), not at q_lr from the first update:
     a near-deterministic start sits far below the target entropy, and at the full rate the temperature grows e-fold
@@ -443,10 +443,11 @@ def validate(args: Args) -> tuple[dict | None, int, str]:
         # departs from the paper's SAC (0.2): a trained policy's own temperature ends near 0.005-0.03, and a fresh
         # critic learning values full of a 0.2 entropy bonus pulls the actor toward noise (the record's table)
         args.alpha = 0.2 if args.init == "scratch" else 0.01
-    if args.anchor_weight is None:  # as above; departs from the paper (no anchor): a generated start dipped 25-29% of
-        # its gap to a random actor on its own training task without it, 0% with it (the record's "Keeping a generated
+    if args.anchor_weight is None:  # as above; departs from the paper (no anchor) for a generated start only: on its
+        # own training task it dipped 25-29% of its gap to a random actor without the anchor, 0% with it, while an
+        # expert (a SAC checkpoint) kept its start without it and collapsed with it (the record's "Keeping a generated
         # start"); the anchor fades over the ramp, so there is none without one
-        args.anchor_weight = 100.0 if args.init == "policy" and args.lr_ramp_steps > 0 else 0.0
+        args.anchor_weight = 100.0 if init_name(source) == "generated" and args.lr_ramp_steps > 0 else 0.0
     check_sac_args(WHO, args)
     counts = dict.fromkeys(("eval_every", "eval_episodes", "state_every", "log_every"), 1)
     check_args(WHO, args, at_least=counts, non_negative=("lambda_td", "anchor_weight"))

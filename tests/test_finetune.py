@@ -142,8 +142,8 @@ def test_each_start_runs_and_writes_a_policy_file_with_its_curve(chain, tmp_path
     curve = saved["curve"]
     assert curve["steps"].tolist() == [0, 100, 200, 300, 400] and torch.isfinite(curve["returns"]).all()
     assert curve["episode_returns"].shape == (5, 1) and saved["label"] == f"{start} + TD reg + lr ramp" + (
-        "" if start == "scratch" else " + alpha 0.01 + anchor 100"  # a policy's defaults: a low temperature, an anchor
-    )
+        "" if start == "scratch" else " + alpha 0.01" + (" + anchor 100" if start == "generated" else "")
+    )  # a policy starts at a low temperature, a generated one anchored too; scratch at 0.2
     # the optimizer's rate at each evaluation is the ramp's at the last actor update (every 2nd step)
     assert curve["actor_lr"].tolist() == pytest.approx([actor_lr(args, max(s - 2, 0)) for s in (0, 100, 200, 300, 400)])
     assert curve["actor_lr"][0] == pytest.approx(3e-6) and curve["actor_lr"][-1] == pytest.approx(3e-4)
@@ -190,8 +190,8 @@ def test_policy_alpha_starts_at_the_temperature_the_policy_file_records(chain, t
     result = finetune_tdreg.main(args)
     own = source["alpha"][1].item()
     assert own != 0.2 and own != 0.01 and load_policies(args.out, "test")["args"]["alpha"] == pytest.approx(own)
-    assert result["label"] == f"expert + TD reg + lr ramp + alpha {own:.3g} (the policy's) + anchor 100"
-    assert finetune_tdreg.default_out(args, "expert").endswith("cheetah-vel_task04_expert_policyalpha_anchor100_seed1.pt")
+    assert result["label"] == f"expert + TD reg + lr ramp + alpha {own:.3g} (the policy's)"
+    assert finetune_tdreg.default_out(args, "expert").endswith("cheetah-vel_task04_expert_policyalpha_seed1.pt")
     for override, message in [
         (dict(policy=generated(tmp, 7)), "--policy-alpha: .*task_07.pt records no usable temperature for policy"),
         (dict(policy=expert, alpha=0.05), "--policy-alpha: takes the temperature of --policy, expected --init policy"),
@@ -396,11 +396,22 @@ def test_the_anchor_pulls_toward_the_start_and_fades_with_the_ramp():
 
 
 def test_the_anchor_is_on_by_default_from_a_policy_with_a_ramp_only(chain, tmp_path):
-    """--anchor-weight's default resolves before anything is saved: 100 from a policy start with a ramp (chosen on a
-    training task), 0 from scratch and without a ramp (it fades over the ramp); an explicit value is kept."""
+    """--anchor-weight's default resolves before anything is saved: 100 from a generated policy with a ramp, 0 from an
+    expert (a SAC checkpoint; both chosen on training tasks), from scratch and without a ramp (it fades over the
+    ramp); an explicit value is kept."""
     tmp, _, _ = chain
-    cases = [({}, 100.0), ({"lr_ramp_steps": 0}, 0.0), ({"init": "scratch", "policy": ""}, 0.0), ({"anchor_weight": 0.0}, 0.0)]
+    expert = str(tmp / "data" / "cheetah-vel" / "task_04.pt")
+    cases = [
+        ({}, 100.0),
+        ({"lr_ramp_steps": 0}, 0.0),
+        ({"init": "scratch", "policy": ""}, 0.0),
+        ({"anchor_weight": 0.0}, 0.0),
+        ({"policy": expert, "task_id": 4}, 0.0),
+        ({"policy": expert, "task_id": 4, "anchor_weight": 10.0}, 10.0),
+    ]
     for i, (override, expected) in enumerate(cases):
-        args = tiny_args(tmp_path, task_id=7, **{"policy": generated(tmp, 7), "out": str(tmp_path / f"ft{i}.pt"), **override})
+        args = tiny_args(
+            tmp_path, **{"task_id": 7, "policy": generated(tmp, 7), "out": str(tmp_path / f"ft{i}.pt"), **override}
+        )
         finetune_tdreg.validate(args)
         assert args.anchor_weight == expected, override
