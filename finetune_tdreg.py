@@ -97,6 +97,9 @@ class Args:
     """weight of a pull toward the starting actor's deterministic actions on replay states, fading to 0 over the ramp
     (default: 100 from a generated policy with a ramp, 0 from a SAC checkpoint, both chosen on training tasks,
     docs/experiments/finetuning.md; 0: off, the paper, and from scratch)"""
+    anchor_floor: float = 0.1
+    """the anchor's weight never fades below this fraction of --anchor-weight (0: it ends with the ramp; 0.1 chosen on
+    a training task: a generated start held by the anchor collapsed when it faded out)"""
     temperature_ramp: bool = False
     """the entropy temperature learns at the actor's ramped rate (q_lr scaled alike), not at q_lr from the first update:
     a near-deterministic start sits far below the target entropy, and at the full rate the temperature grows e-fold
@@ -336,8 +339,9 @@ def actor_penalty(sac: dict, args, anchor: Actor | None = None):
     """The terms fine-tuning adds to the actor loss, as sac_update's actor_penalty, per task with their logs: eq. (6)'s
     args.lambda_td * 0.5 * E[delta^2] (logged: delta's mean, > 0 when the target sits above Q(s, pi(s))), and with
     args.anchor_weight a pull toward the frozen `anchor` actor's deterministic actions on the replay states,
-    args.anchor_weight * (1 - ramp_fraction) * E||mu(s) - mu_anchor(s)||^2 (not in the paper: the start is held while
-    the actor's rate is small and released as the ramp ends). None when both are off."""
+    args.anchor_weight * max(1 - ramp_fraction, args.anchor_floor) * E||mu(s) - mu_anchor(s)||^2 (not in the paper: the
+    start is held while the actor's rate is small and released as the ramp ends, down to the floor). None when both are
+    off."""
     if args.lambda_td == 0 and args.anchor_weight == 0:
         return None
 
@@ -350,7 +354,8 @@ def actor_penalty(sac: dict, args, anchor: Actor | None = None):
             with torch.no_grad():
                 target = anchor.act(batch[0])
             gap = ((sac["actor"].act(batch[0]) - target) ** 2).sum(-1).mean(1)  # (K,)
-            total, logs["anchor_gap"] = total + args.anchor_weight * (1 - ramp_fraction(args, step)) * gap, gap.detach()
+            weight = args.anchor_weight * max(1 - ramp_fraction(args, step), args.anchor_floor)
+            total, logs["anchor_gap"] = total + weight * gap, gap.detach()
         return total, logs
 
     return penalty
@@ -383,6 +388,8 @@ def check_lr_ramp(who: str, args) -> None:
         raise SystemExit(f"{who}: --temperature-ramp: follows the actor's ramp, expected --lr-ramp-steps > 0")
     if args.anchor_weight and not args.lr_ramp_steps:
         raise SystemExit(f"{who}: --anchor-weight {args.anchor_weight}: fades over the ramp, expected --lr-ramp-steps > 0")
+    if not 0 <= args.anchor_floor <= 1:
+        raise SystemExit(f"{who}: --anchor-floor {args.anchor_floor}: expected a fraction of --anchor-weight in [0, 1]")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -399,9 +406,8 @@ def label_of(args: Args, init: str) -> str:
     parts += [f"critic warm-up {args.critic_warmup}"] if args.critic_warmup else []
     alpha = f"alpha {args.alpha:.3g}" + (" (the policy's)" if args.policy_alpha else "")
     parts += ([alpha] if args.alpha != 0.2 else []) + ([] if args.autotune else ["alpha fixed"])
-    parts += ([f"anchor {args.anchor_weight:g}"] if args.anchor_weight else []) + (
-        ["temperature ramp"] if args.temperature_ramp else []
-    )
+    anchor = f"anchor {args.anchor_weight:g}" + (f" (floor {args.anchor_floor:g})" if args.anchor_floor else "")
+    parts += ([anchor] if args.anchor_weight else []) + (["temperature ramp"] if args.temperature_ramp else [])
     return " + ".join(parts)
 
 
@@ -410,7 +416,11 @@ def default_out(args: Args, init: str) -> str:
     ablation += (f"_warmup{args.critic_warmup}" if args.critic_warmup else "") + (
         "_policyalpha" if args.policy_alpha else f"_alpha{args.alpha:g}" if args.alpha != 0.2 else ""
     )
-    ablation += ("" if args.autotune else "_fixed") + (f"_anchor{args.anchor_weight:g}" if args.anchor_weight else "")
+    ablation += ("" if args.autotune else "_fixed") + (
+        f"_anchor{args.anchor_weight:g}" + (f"f{args.anchor_floor:g}" if args.anchor_floor else "")
+        if args.anchor_weight
+        else ""
+    )
     ablation += "_tramp" if args.temperature_ramp else ""
     return os.path.join(
         "artifacts",

@@ -11,6 +11,10 @@
 # there (the temperature outgrew the anchored actor, as it had outgrown a warmed-up one), so the anchor with the
 # temperature ramp and the anchor after a critic warm-up on both starts, and the rule for a policy start's default
 # became: pass on both starts and both seeds, then the highest mean return at 40k over the four runs.
+# Then, after that default (the anchor, from a generated start) held cheetah-vel-15's policy on a test task until the
+# anchor faded at the ramp's end and collapsed it there, at 45k steps, past the 40k these probes ran: the generated
+# start again for 100k steps (stage release), the anchor with a floor it never fades below; the same rule over the
+# whole 100k, then the highest mean return at 100k becomes the default from a generated start.
 # STAGES picks: expert (the above), generated (the same rule on a generated start: cheetah-vel-15's final generator's
 # first policy at training velocity 2.1, task 27, fine-tuned on task 27, after the default recipe collapsed from a
 # generated start on a test task; needs CV15 = the cheetah-vel-15 run folder with its final stage done).
@@ -23,14 +27,15 @@ RUNS=${RUNS:-../genhyper-runs/finetune-recipes}
 QUICKSTART=${QUICKSTART:-../genhyper-runs/quickstart}
 once() { local out=$1; shift; [ -f "$out" ] || $PY "$@"; }
 CV15=${CV15:-../genhyper-runs/cheetah-vel-15}
-STAGES=${STAGES:-expert generated}
+STAGES=${STAGES:-expert generated release}
 SEEDS=${SEEDS:-7 8}  # SEEDS=7 and SEEDS=8 side by side use both cores; a last run with both makes the table
 
 for stage in $STAGES; do
+    at="10000 20000 40000"
     case $stage in
     expert)
-        # --anchor-weight 0: the anchor was not a default when these ran; a recipe's own flags come after and win
-        start="--task-id 21 --policy $QUICKSTART/data/cheetah-vel/task_21.pt --anchor-weight 0" dir=$RUNS
+        # --anchor-weight 0 --anchor-floor 0: not defaults when these ran; a recipe's own flags come after and win
+        start="--task-id 21 --policy $QUICKSTART/data/cheetah-vel/task_21.pt --anchor-weight 0 --anchor-floor 0" dir=$RUNS
         recipes=("paper|--alpha 0.2" "alpha-0.01|--alpha 0.01" "warmup-10k|--critic-warmup 10000 --alpha 0.2"
             "warmup-10k-alpha-0.01|--critic-warmup 10000 --alpha 0.01" "temperature-ramp|--alpha 0.2 --temperature-ramp"
             "alpha-0.01-temperature-ramp|--alpha 0.01 --temperature-ramp"
@@ -41,23 +46,30 @@ for stage in $STAGES; do
         ;;
     generated)
         start="--task-id 27 --policy $CV15/hyplatent_15_basin_generated/velocity_2.1.pt --policy-index 0 --anchor-weight 0"
+        start+=" --anchor-floor 0"
         dir="$RUNS/generated"
         recipes=("default|" "warmup-10k|--critic-warmup 10000" "temperature-ramp|--temperature-ramp"
             "anchor-100|--anchor-weight 100" "warmup-10k-anchor-100|--critic-warmup 10000 --anchor-weight 100"
             "anchor-100-temperature-ramp|--anchor-weight 100 --temperature-ramp")
         ;;
-    *) echo "STAGES: unknown stage '$stage', expected expert or generated" >&2 && exit 2 ;;
+    release)
+        start="--task-id 27 --policy $CV15/hyplatent_15_basin_generated/velocity_2.1.pt --policy-index 0 --anchor-weight 100"
+        start+=" --total-timesteps 100000" dir="$RUNS/release" at="20000 50000 100000"
+        recipes=("anchor-100|--anchor-floor 0" "anchor-100-floor-0.1|--anchor-floor 0.1"
+            "anchor-100-floor-0.3|--anchor-floor 0.3")
+        ;;
+    *) echo "STAGES: unknown stage '$stage', expected expert, generated or release" >&2 && exit 2 ;;
     esac
     outs=()
     for recipe in "${recipes[@]}"; do
         IFS="|" read -r name flags <<<"$recipe"
         for seed in $SEEDS; do
             out="$dir/${name}_seed$seed.pt" && outs+=("$out")
-            once "$out" finetune_tdreg.py $start --seed "$seed" --total-timesteps 40000 $flags --out "$out" \
+            once "$out" finetune_tdreg.py --total-timesteps 40000 $start --seed "$seed" $flags --out "$out" \
                 --runs-dir "$RUNS/runs"
         done
     done
-    $PY experiments/finetune_dips.py "${outs[@]}" --out "$dir/dips.md"
+    $PY experiments/finetune_dips.py "${outs[@]}" --at $at --out "$dir/dips.md"
 done
 exit
 }

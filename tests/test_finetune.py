@@ -142,7 +142,7 @@ def test_each_start_runs_and_writes_a_policy_file_with_its_curve(chain, tmp_path
     curve = saved["curve"]
     assert curve["steps"].tolist() == [0, 100, 200, 300, 400] and torch.isfinite(curve["returns"]).all()
     assert curve["episode_returns"].shape == (5, 1) and saved["label"] == f"{start} + TD reg + lr ramp" + (
-        "" if start == "scratch" else " + alpha 0.01" + (" + anchor 100" if start == "generated" else "")
+        "" if start == "scratch" else " + alpha 0.01" + (" + anchor 100 (floor 0.1)" if start == "generated" else "")
     )  # a policy starts at a low temperature, a generated one anchored too; scratch at 0.2
     # the optimizer's rate at each evaluation is the ramp's at the last actor update (every 2nd step)
     assert curve["actor_lr"].tolist() == pytest.approx([actor_lr(args, max(s - 2, 0)) for s in (0, 100, 200, 300, 400)])
@@ -174,8 +174,8 @@ def test_critic_warmup_holds_the_actor_then_starts_its_ramp(chain, tmp_path):
     assert returns[0] == returns[1] == returns[2] == returns[3]  # steps 0-300: the starting actor, held
     start = load_policies(generated(tmp, 7), "test")["params"][result["origin"]["policy_index"]]
     assert not torch.equal(result["params"][0], start)  # and moved from step 300 on
-    assert result["label"] == "generated + TD reg + lr ramp + critic warm-up 200 + alpha 0.01 + anchor 100"
-    assert finetune_tdreg.default_out(args, "generated").endswith("_generated_warmup200_alpha0.01_anchor100_seed1.pt")
+    assert result["label"] == "generated + TD reg + lr ramp + critic warm-up 200 + alpha 0.01 + anchor 100 (floor 0.1)"
+    assert finetune_tdreg.default_out(args, "generated").endswith("_generated_warmup200_alpha0.01_anchor100f0.1_seed1.pt")
     with pytest.raises(SystemExit, match="--critic-warmup 300: expected fewer than --total-timesteps 400"):
         finetune_tdreg.main(tiny_args(tmp_path, task_id=7, policy=generated(tmp, 7), critic_warmup=300))
 
@@ -263,7 +263,8 @@ def test_script_resumes_after_a_kill_and_plots(chain, tmp_path):
     # scores: s1 0 .33 1; s2 0 .67 1; g1 .83 .93 .97; g2 .92 .67 1. Held: over the line, and so is the mean of the
     # rest of the curve (shorter than --hold here): g1 at 1000; g2 touches at 0 but its mean there is .86, so 2000
     assert (
-        rows[0][:2] == ["7", "generated + TD reg + lr ramp + alpha 0.01 + anchor 100"] and rows[0][5:9] == ["–"] * 4
+        rows[0][:2] == ["7", "generated + TD reg + lr ramp + alpha 0.01 + anchor 100 (floor 0.1)"]
+        and rows[0][5:9] == ["–"] * 4
     )  # no scratch on 7
     assert rows[0][10] == "–" and rows[0][13] == "–"  # no R_random without scratch runs; no evaluation at 5000
     assert rows[1] == ["23", "scratch", "1 2", "-400.0", "-100.0 ± 0.0", "2000, 2000", "2000", "1.00", "2000", "0.0", "–",
@@ -332,7 +333,7 @@ def test_the_two_sac_updates_step_for_step():
     args = SimpleNamespace(hidden=16, policy_lr=3e-4, q_lr=3e-4, alpha=0.2, autotune=True, gamma=0.99, tau=0.005,
                            policy_frequency=2, target_network_frequency=2, lambda_td=10.0, lr_start=3e-6,
                            lr_ramp_steps=4, learning_starts=0, critic_warmup=0, temperature_ramp=True,
-                           anchor_weight=1.0)  # fmt: skip
+                           anchor_weight=1.0, anchor_floor=0.5)  # fmt: skip
     params = []
     for stage in (sac_collect, finetune_tdreg):
         torch.manual_seed(0)
@@ -372,8 +373,8 @@ def test_the_temperature_ramp_slows_the_temperature_with_the_actor():
 def test_the_anchor_pulls_toward_the_start_and_fades_with_the_ramp():
     """--anchor-weight: w * (1 - ramp fraction) * E||mu(s) - mu_start(s)||^2 per task, logged as anchor_gap; gone once
     the ramp ends, and refused without a ramp or a start."""
-    args = SimpleNamespace(lambda_td=0.0, anchor_weight=2.0, lr_ramp_steps=100, learning_starts=10, critic_warmup=0,
-                           gamma=0.99)  # fmt: skip
+    args = SimpleNamespace(lambda_td=0.0, anchor_weight=2.0, anchor_floor=0.0, lr_ramp_steps=100, learning_starts=10,
+                           critic_warmup=0, gamma=0.99)  # fmt: skip
     torch.manual_seed(0)
     actor = Actor(5, 2, 16, num_tasks=2)
     anchor = copy.deepcopy(actor).requires_grad_(False)
@@ -388,10 +389,17 @@ def test_the_anchor_pulls_toward_the_start_and_fades_with_the_ramp():
     assert actor.fc_mean.bias.grad.abs().sum() > 0 and anchor.fc_mean.bias.grad is None
     assert torch.allclose(penalty(batch, torch.zeros(2, 8), 60)[0], gap.detach())  # half way: half the weight
     assert torch.equal(penalty(batch, torch.zeros(2, 8), 110)[0], torch.zeros(2))  # after the ramp: off
+    args.anchor_floor = 0.25  # --anchor-floor: never below a quarter of the weight
+    assert torch.allclose(penalty(batch, torch.zeros(2, 8), 60)[0], gap.detach())  # half way: half, above the floor
+    assert torch.allclose(penalty(batch, torch.zeros(2, 8), 110)[0], 0.5 * gap.detach())  # after the ramp: the floor
     args.anchor_weight = 0.0
     assert finetune_tdreg.actor_penalty({"actor": actor}, args, None) is None
-    bad = SimpleNamespace(lr_ramp_steps=0, lr_start=3e-6, policy_lr=3e-4, temperature_ramp=False, anchor_weight=1.0)
+    bad = SimpleNamespace(lr_ramp_steps=0, lr_start=3e-6, policy_lr=3e-4, temperature_ramp=False, anchor_weight=1.0,
+                          anchor_floor=0.0)  # fmt: skip
     with pytest.raises(SystemExit, match="--anchor-weight 1.0: fades over the ramp, expected --lr-ramp-steps > 0"):
+        finetune_tdreg.check_lr_ramp("finetune_tdreg", bad)
+    bad.lr_ramp_steps, bad.anchor_floor = 100, 1.5
+    with pytest.raises(SystemExit, match=r"--anchor-floor 1.5: expected a fraction of --anchor-weight in \[0, 1\]"):
         finetune_tdreg.check_lr_ramp("finetune_tdreg", bad)
 
 
