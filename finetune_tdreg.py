@@ -94,9 +94,9 @@ class Args:
     """updates after --learning-starts that train only the critics, the actor and temperature held as they start; the
     actor's ramp begins after them (0: none, the paper)"""
     anchor_weight: float | None = None
-    """weight of a pull toward the starting actor's deterministic actions on replay states, fading to 0 over the ramp
-    (default: 100 from a generated policy with a ramp, 0 from a SAC checkpoint, both chosen on training tasks,
-    docs/experiments/finetuning.md; 0: off, the paper, and from scratch)"""
+    """weight of a pull toward the starting actor's deterministic actions on replay states, fading over the ramp to
+    --anchor-floor times itself (default: 100 from a generated policy with a ramp, 0 from a SAC checkpoint, both chosen
+    on training tasks, docs/experiments/finetuning.md; 0: off, the paper, and from scratch)"""
     anchor_floor: float = 0.1
     """the anchor's weight never fades below this fraction of --anchor-weight (0: it ends with the ramp; 0.1 chosen on
     a training task: a generated start held by the anchor collapsed when it faded out)"""

@@ -96,8 +96,8 @@ class Args:
     """updates after --learning-starts that train only the critics, the actor and temperature held as they start; the
     actor's ramp begins after them (0: none, the paper)"""
     anchor_weight: float = 0.0
-    """weight of a pull toward the starting actor's deterministic actions on replay states, fading to 0 over the ramp
-    (0: off, the paper)"""
+    """weight of a pull toward the starting actor's deterministic actions on replay states, fading over the ramp to
+    --anchor-floor times itself (0: off, the paper)"""
     anchor_floor: float = 0.0
     """the anchor's weight never fades below this fraction of --anchor-weight (0: it ends with the ramp)"""
     temperature_ramp: bool = False

@@ -31,7 +31,7 @@ STAGES=${STAGES:-expert generated release}
 SEEDS=${SEEDS:-7 8}  # SEEDS=7 and SEEDS=8 side by side use both cores; a last run with both makes the table
 
 for stage in $STAGES; do
-    at="10000 20000 40000"
+    steps=40000 at="10000 20000 40000"  # each run's length, and the steps its table reports
     case $stage in
     expert)
         # --anchor-weight 0 --anchor-floor 0: not defaults when these ran; a recipe's own flags come after and win
@@ -54,7 +54,7 @@ for stage in $STAGES; do
         ;;
     release)
         start="--task-id 27 --policy $CV15/hyplatent_15_basin_generated/velocity_2.1.pt --policy-index 0 --anchor-weight 100"
-        start+=" --total-timesteps 100000" dir="$RUNS/release" at="20000 50000 100000"
+        dir="$RUNS/release" steps=100000 at="20000 50000 100000"
         recipes=("anchor-100|--anchor-floor 0" "anchor-100-floor-0.1|--anchor-floor 0.1"
             "anchor-100-floor-0.3|--anchor-floor 0.3")
         ;;
@@ -65,7 +65,7 @@ for stage in $STAGES; do
         IFS="|" read -r name flags <<<"$recipe"
         for seed in $SEEDS; do
             out="$dir/${name}_seed$seed.pt" && outs+=("$out")
-            once "$out" finetune_tdreg.py --total-timesteps 40000 $start --seed "$seed" $flags --out "$out" \
+            once "$out" finetune_tdreg.py $start --seed "$seed" --total-timesteps "$steps" $flags --out "$out" \
                 --runs-dir "$RUNS/runs"
         done
     done

@@ -371,8 +371,9 @@ def test_the_temperature_ramp_slows_the_temperature_with_the_actor():
 
 
 def test_the_anchor_pulls_toward_the_start_and_fades_with_the_ramp():
-    """--anchor-weight: w * (1 - ramp fraction) * E||mu(s) - mu_start(s)||^2 per task, logged as anchor_gap; gone once
-    the ramp ends, and refused without a ramp or a start."""
+    """--anchor-weight: w * max(1 - ramp fraction, --anchor-floor) * E||mu(s) - mu_start(s)||^2 per task, logged as
+    anchor_gap; gone once the ramp ends unless a floor holds it, and refused without a ramp or with a floor outside
+    [0, 1]."""
     args = SimpleNamespace(lambda_td=0.0, anchor_weight=2.0, anchor_floor=0.0, lr_ramp_steps=100, learning_starts=10,
                            critic_warmup=0, gamma=0.99)  # fmt: skip
     torch.manual_seed(0)
@@ -403,7 +404,7 @@ def test_the_anchor_pulls_toward_the_start_and_fades_with_the_ramp():
         finetune_tdreg.check_lr_ramp("finetune_tdreg", bad)
 
 
-def test_the_anchor_is_on_by_default_from_a_policy_with_a_ramp_only(chain, tmp_path):
+def test_the_anchor_is_on_by_default_from_a_generated_policy_with_a_ramp_only(chain, tmp_path):
     """--anchor-weight's default resolves before anything is saved: 100 from a generated policy with a ramp, 0 from an
     expert (a SAC checkpoint; both chosen on training tasks), from scratch and without a ramp (it fades over the
     ramp); an explicit value is kept."""
