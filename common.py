@@ -297,8 +297,10 @@ class Actor(nn.Module):
     def forward(self, x):
         x = torch.relu(self.fc1(x))
         x = torch.relu(self.fc2(x))
-        mean = self.fc_mean(x)
-        log_std = torch.tanh(self.fc_logstd(x))
+        with torch.autocast(x.device.type, enabled=False):  # the heads stay float32 under sac_collect.py --bf16
+            x = x.float()
+            mean = self.fc_mean(x)
+            log_std = torch.tanh(self.fc_logstd(x))
         log_std = LOG_STD_MIN + 0.5 * (LOG_STD_MAX - LOG_STD_MIN) * (log_std + 1)  # from SpinUp / Denis Yarats
         return mean, log_std
 

@@ -155,7 +155,8 @@ class SoftQNetwork(nn.Module):
         x = torch.cat([x, a], -1)
         x = torch.relu(self.fc1(x))
         x = torch.relu(self.fc2(x))
-        return self.fc3(x).squeeze(-1)
+        with torch.autocast(x.device.type, enabled=False):  # Q in float32 under --bf16: a TD error is a small difference
+            return self.fc3(x.float()).squeeze(-1)
 
 
 class ReplayBuffer:

@@ -162,6 +162,9 @@ class Args:
     """torch.compile the batched SAC update (LeanRL's pattern); off by default: compiling takes 30-60 s on a CPU"""
     cudagraphs: bool = False
     """with --compile on CUDA: compile in "reduce-overhead" mode, which replays the update as a CUDA graph"""
+    bf16: bool = False
+    """the update's hidden layers multiply in bfloat16 (torch.autocast; weights, optimizers, heads, Q-values and losses
+    stay float32): about 2x faster updates on a CPU with AVX-512 BF16 or AMX, slower on one without; not bit-identical"""
     check_only: bool = False
     """check the arguments and the output folder, then exit without training (tools/launch_collect.py uses it)"""
 
@@ -184,7 +187,8 @@ class SoftQNetwork(nn.Module):
         x = torch.cat([x, a], -1)
         x = torch.relu(self.fc1(x))
         x = torch.relu(self.fc2(x))
-        return self.fc3(x).squeeze(-1)
+        with torch.autocast(x.device.type, enabled=False):  # Q in float32 under --bf16: a TD error is a small difference
+            return self.fc3(x.float()).squeeze(-1)
 
 
 class ReplayBuffer:
@@ -785,7 +789,8 @@ def main(args: Args) -> dict:
                 set_actor_lr(sac, args, global_step)
             actor_moves = global_step >= args.learning_starts + args.critic_warmup  # after the critic warm-up
             update_start = time.time()
-            losses = update(global_step, rb.sample(args.batch_size), sac, log_alpha, args, penalty, actor_moves)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.bf16):
+                losses = update(global_step, rb.sample(args.batch_size), sac, log_alpha, args, penalty, actor_moves)
             seconds["update"] += (time.time() - update_start) * timed
             if global_step % 100 == 0:
                 stop_if_diverged(WHO, global_step, losses, state_path)
