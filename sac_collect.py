@@ -789,7 +789,8 @@ def main(args: Args) -> dict:
                 set_actor_lr(sac, args, global_step)
             actor_moves = global_step >= args.learning_starts + args.critic_warmup  # after the critic warm-up
             update_start = time.time()
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.bf16):
+            # no cast cache: the optimizer steps inside one update change weights whose first cast it would keep
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.bf16, cache_enabled=False):
                 losses = update(global_step, rb.sample(args.batch_size), sac, log_alpha, args, penalty, actor_moves)
             seconds["update"] += (time.time() - update_start) * timed
             if global_step % 100 == 0:

@@ -6,6 +6,7 @@
 #   - checkpoints scored by evaluation processes, one per core, each a share of the tasks (--eval-workers <cores>)
 #   - the training environments stepped by processes as well, one per core (--env-workers <cores>)
 #   - the defaults (sac_collect.py's -1 for both: whichever of the above this machine's core count picks)
+#   - the defaults with --bf16: the update's hidden layers multiply in bfloat16 (on by default here; --no-bf16 skips it)
 #   - with --compile: the defaults with the update through torch.compile, and on a CUDA device with --cudagraphs too
 #   - with --alone: one task (K = 1) with the defaults: one task at a time costs K x its time
 # and the update's FLOP rate against this machine's dense matmul. Ratios within one run compare; absolute
@@ -44,6 +45,8 @@ class Args:
     """replay batch per task and update, as in sac_collect.py"""
     matmul_size: int = 1024
     """n of the n x n matmul that measures dense throughput"""
+    bf16: bool = True
+    """also measure the defaults with sac_collect.py --bf16 (the update's hidden layers in bfloat16)"""
     compile: bool = False
     """also measure the new path with sac_collect.py --compile (and --cudagraphs on a CUDA device)"""
     alone: bool = False
@@ -112,6 +115,8 @@ def main(args: Args) -> list:
         f"--env-workers {cores} --eval-workers {cores}": {"env_workers": cores, "eval_workers": cores},
         "the defaults": {},
     }
+    if args.bf16:
+        paths["the defaults, --bf16"] = {"bf16": True}
     if args.compile:
         paths["the defaults, --compile"] = {"compile": True}
         if torch.cuda.is_available():

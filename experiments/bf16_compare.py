@@ -1,7 +1,7 @@
 # float32 against bfloat16 updates (docs/experiments/throughput.md, "Updates in bfloat16"): the collections that
 # experiments/bf16_check.sh writes, <runs>/{fp32,bf16}_seed<s>/, paired task by task and seed by seed. Per pair, each
 # task's mean return over its kept checkpoints; the mean difference bf16 - fp32 with a 95% bootstrap interval over
-# the pairs; and each run's training speed from its report.
+# the pairs (zeroshot_eval.py's, rliable); and each run's training speed from its report.
 #   python experiments/bf16_compare.py ../genhyper-runs/bf16-check --out ../genhyper-runs/bf16-check/compare.md
 import glob
 import os
@@ -14,6 +14,7 @@ import tyro
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # common.py, at the top level
 from common import check_output, load_json, write_text_atomic  # noqa: E402
+from zeroshot_eval import interval  # noqa: E402
 
 WHO = "bf16_compare"
 
@@ -22,7 +23,9 @@ WHO = "bf16_compare"
 class Args:
     runs: tyro.conf.Positional[str]
     """folder holding fp32_seed<s>/ and bf16_seed<s>/ collections (experiments/bf16_check.sh)"""
-    reps: int = 10_000
+    ci: float = 0.95
+    """coverage of the bootstrap interval"""
+    ci_reps: int = 10_000
     """bootstrap resamples of the pairs"""
     seed: int = 0
     """seed of the bootstrap"""
@@ -58,9 +61,7 @@ def main(args: Args) -> dict:
             pairs.append((a, b))
     fp32, bf16 = np.array(pairs).T
     diffs = bf16 - fp32
-    rng = np.random.default_rng(args.seed)
-    boot = diffs[rng.integers(0, len(diffs), (args.reps, len(diffs)))].mean(1)
-    low, high = np.percentile(boot, [2.5, 97.5])
+    low, high = interval(diffs.reshape(-1, 1), args)  # every table's bootstrap (rliable), over the pairs
     verdict = "learns the same experts (interval holds 0 or lies above)" if high >= 0 else "learns worse (interval below 0)"
     table = "\n".join(
         [

@@ -16,6 +16,7 @@ from conftest import ROOT, fake_policies, one_line_error, run_script
 from common import (
     Actor,
     evaluate,
+    flatten_params,
     get_task,
     load_artifact,
     load_collection,
@@ -369,6 +370,50 @@ def test_compiled_update_trains_like_the_plain_one(tmp_path):
         pa, pb = load_policies(a, "test")["params"], load_policies(b, "test")["params"]
         assert torch.allclose(pa, pb, atol=1e-4), (pa - pb).abs().max()
     assert compiled["update_sps"] > 0
+
+
+def test_bf16_update_multiplies_hidden_layers_in_bfloat16_and_keeps_heads_and_losses_float32():
+    """Under --bf16's autocast the hidden layers run in bfloat16 while the actor's heads, Q-values and losses stay
+    float32; one update's losses and the direction it moves the actor are the float32 update's up to bfloat16's
+    rounding (close, not equal)."""
+    args = Args(hidden=32)
+    batch = [torch.randn(2, 16, 17), torch.randn(2, 16, 17), torch.rand(2, 16, 6) * 2 - 1, -torch.rand(2, 16),
+             torch.zeros(2, 16)]  # fmt: skip
+    moved, losses = {}, {}
+    for bf16 in (False, True):
+        torch.manual_seed(0)
+        sac, log_alpha = build_sac(Actor(17, 6, 32, num_tasks=2), 17, 6, args, num_tasks=2)
+        before = flatten_params(sac["actor"]).clone()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16, cache_enabled=False):  # as sac_collect.py --bf16
+            hidden = sac["qf1"].fc2(torch.relu(sac["qf1"].fc1(torch.cat(batch[:1] + batch[2:3], -1))))
+            mean, log_std = sac["actor"](batch[0])
+            q = sac["qf1"](batch[0], batch[2])
+            losses[bf16] = sac_update(0, batch, sac, log_alpha, args)
+        assert hidden.dtype == (torch.bfloat16 if bf16 else torch.float32)
+        assert {mean.dtype, log_std.dtype, q.dtype, *(v.dtype for v in losses[bf16].values())} == {torch.float32}
+        moved[bf16] = (flatten_params(sac["actor"]) - before).flatten()
+    for name in ("qf1_loss", "qf2_loss", "actor_loss"):
+        assert not torch.equal(losses[True][name], losses[False][name])
+        assert torch.allclose(losses[True][name], losses[False][name], rtol=0.05), name
+    assert torch.nn.functional.cosine_similarity(moved[True], moved[False], dim=0) > 0.9
+
+
+def test_bf16_collection_is_repeatable_and_differs_from_float32(tmp_path):
+    """--bf16 is a seeded run like any other (twice the same checkpoints, bit for bit), and a different one from the
+    float32 run; experiments/bf16_compare.py pairs the two runs task by task."""
+    import bf16_compare
+
+    shared = dict(task_ids=(3, 30), hidden=16, total_timesteps=160, learning_starts=100, batch_size=16, save_after=160,
+                  num_checkpoints=1, eval_episodes=1, runs_dir=str(tmp_path / "runs"))  # fmt: skip
+    params = [
+        load_policies(main(Args(out=str(tmp_path / name), bf16=bf16, **shared))["files"][0], "test")["params"]
+        for name, bf16 in (("bf16_seed1", True), ("again", True), ("fp32_seed1", False))
+    ]
+    assert torch.equal(params[0], params[1]) and not torch.equal(params[0], params[2])
+    assert torch.isfinite(params[0]).all()
+    result = bf16_compare.main(bf16_compare.Args(runs=str(tmp_path), ci_reps=200, out=str(tmp_path / "compare.md")))
+    assert result["pairs"] == 2 and result["interval"][0] <= result["diff"] <= result["interval"][1]
+    assert "| all 2 pairs |" in (tmp_path / "compare.md").read_text()
 
 
 @pytest.mark.parametrize(
