@@ -150,6 +150,7 @@ def toy_hyplatent(folder, tmp_path, **override) -> dict:
     ("cheetah-vel", "latent", "raw", {}), ("cheetah-vel", "param", "raw", {}), ("ant-dir", "latent", "cossin", {}),
     ("cheetah-vel", "latent", "raw", {"condition_noise": 0.1}),  # condition augmentation: still each task's own latent
     ("cheetah-vel", "param", "raw", {"projection_discriminator": True}),  # and with a conditional discriminator
+    ("cheetah-vel", "param", "raw", {"bf16": True}),  # and with training's forward passes in bfloat16
 ])  # fmt: skip
 def test_generator_reproduces_the_paired_latents_per_condition(toy, tmp_path, suite, recon, condition, extra):
     ae = load_artifact(str(toy[suite] / "ae.pt"), "autoencoder")
