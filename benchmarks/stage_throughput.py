@@ -8,7 +8,8 @@
 #                       with N and N + 2 steps, over 2
 # and prints steps/s, GFLOP/s and the fraction of the dense matmul throughput, measured right before and after each
 # stage (the mean of the two; on a shared machine the load drifts). Ratios are comparable; absolute numbers are not.
-# Runs on CUDA when torch sees it (--cuda).
+# Runs on CUDA when torch sees it (--cuda). With --bf16 (the default) hyplatent_train.py --bf16 gets its own row; its
+# FLOPs are counted as float32's (the same products), so its GFLOP/s compares with the float32 row's.
 #   python benchmarks/stage_throughput.py --steps 20
 import contextlib
 import io
@@ -47,6 +48,8 @@ class Args:
     """n of the n x n matmul that measures dense throughput"""
     stages: tuple[str, ...] = STAGES
     """stages to measure"""
+    bf16: bool = True
+    """also measure hyplatent_train.py --bf16 (training's forward passes in bfloat16), beside its float32 row"""
 
 
 def quiet_main(module, args) -> None:
@@ -66,12 +69,12 @@ def inputs(folder: str) -> None:
 def stage_args(stage: str, folder: str, steps: int, tag: str):
     """The stage's Args at its defaults, on this benchmark's inputs, with `steps` training steps, writing to tag."""
     data, runs = os.path.join(folder, "data"), os.path.join(folder, "runs")
-    out = os.path.join(folder, f"{stage}_{tag}.pt")
+    out = os.path.join(folder, f"{stage.split()[0]}{'_bf16' * stage.endswith('--bf16')}_{tag}.pt")
     if stage == "ae_train":
         return ae_train.Args(data=f"{data}/cheetah-vel", out=out, steps=steps, eval_episodes=1, runs_dir=runs)
-    if stage == "hyplatent_train":
+    if stage.startswith("hyplatent_train"):
         return hyplatent_train.Args(ae=f"{folder}/ae_mujoco.pt", out=out, iterations=steps, eval_samples=1,
-                                    eval_episodes=1, ci_reps=100, runs_dir=runs)  # fmt: skip
+                                    eval_episodes=1, ci_reps=100, runs_dir=runs, bf16=stage.endswith("--bf16"))  # fmt: skip
     if stage == "behavior_embed":
         return behavior_embed.Args(data=f"{data}/metaworld", out=out, epochs=steps, holdout_every=2, runs_dir=runs)
     return hypformer_train.Args(hyplatent=f"{folder}/hyplatent_mw.pt", out=out, iterations=steps, eval_samples=1,
@@ -97,7 +100,7 @@ def wall_seconds(module, stage: str, folder: str, steps: int) -> float:
 
 
 def measure(stage: str, folder: str, args: Args) -> dict:
-    module = sys.modules[stage]
+    module = sys.modules[stage.split()[0]]  # "hyplatent_train --bf16" runs hyplatent_train
     flops = []
     for steps in (args.base_steps, args.base_steps + 2):
         with FlopCounterMode(display=False) as counter:
@@ -127,7 +130,8 @@ def main(args: Args) -> list:
     with tempfile.TemporaryDirectory() as folder:
         inputs(folder)
         upstream(folder)
-        for stage in args.stages:
+        extra = ["hyplatent_train --bf16"] if args.bf16 and "hyplatent_train" in args.stages else []
+        for stage in [*args.stages, *extra]:
             before = matmul_gflops(args.matmul_size)
             rows.append(measure(stage, folder, args))
             rows[-1]["matmul_gflops"] = (before + matmul_gflops(args.matmul_size)) / 2
