@@ -297,7 +297,7 @@ class Actor(nn.Module):
     def forward(self, x):
         x = torch.relu(self.fc1(x))
         x = torch.relu(self.fc2(x))
-        with torch.autocast(x.device.type, enabled=False):  # the heads stay float32 under sac_collect.py --bf16
+        with torch.autocast(x.device.type, enabled=False):  # the heads stay float32 under a bfloat16 autocast (--bf16)
             x = x.float()
             mean = self.fc_mean(x)
             log_std = torch.tanh(self.fc_logstd(x))

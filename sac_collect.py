@@ -187,7 +187,7 @@ class SoftQNetwork(nn.Module):
         x = torch.cat([x, a], -1)
         x = torch.relu(self.fc1(x))
         x = torch.relu(self.fc2(x))
-        with torch.autocast(x.device.type, enabled=False):  # Q in float32 under --bf16: a TD error is a small difference
+        with torch.autocast(x.device.type, enabled=False):  # Q in float32 under sac_collect.py --bf16 (TD errors are small)
             return self.fc3(x.float()).squeeze(-1)
 
 
