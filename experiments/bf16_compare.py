@@ -13,7 +13,7 @@ import numpy as np
 import tyro
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # common.py, at the top level
-from common import check_output, load_json, write_text_atomic  # noqa: E402
+from common import check_args, check_output, load_json, write_text_atomic  # noqa: E402
 from zeroshot_eval import interval  # noqa: E402
 
 WHO = "bf16_compare"
@@ -33,26 +33,37 @@ class Args:
     """also write the markdown table here (empty: print only)"""
 
 
-def reports(folder: str) -> list:
+def report_paths(folder: str) -> list:
     """The collection reports (collect_<ids>.json) of one run folder; a run of several calls has several."""
     paths = sorted(glob.glob(os.path.join(folder, "*", "collect_*.json")))
     if not paths:
         raise SystemExit(f"{WHO}: {folder}: no collection report (collect_*.json); has the run finished?")
-    return [load_json(p, WHO, "collection report") for p in paths]
+    return paths
 
 
-def main(args: Args) -> dict:
-    if args.out:
-        check_output(WHO, "--out", args.out)
+def validate(args: Args) -> dict:
+    """One-line errors for bad numbers, a --runs folder without paired runs and an unusable --out, before any reading;
+    returns {(seed, precision): report paths}."""
+    check_args(WHO, args, at_least={"ci_reps": 1}, coverage=("ci",))
+    if not os.path.isdir(args.runs):
+        raise SystemExit(f"{WHO}: {args.runs}: no such folder (the RUNS of experiments/bf16_check.sh)")
     seeds = sorted(int(m.group(1)) for d in os.listdir(args.runs) if (m := re.fullmatch(r"fp32_seed(\d+)", d)))
     seeds = [s for s in seeds if os.path.isdir(os.path.join(args.runs, f"bf16_seed{s}"))]
     if not seeds:
         raise SystemExit(f"{WHO}: {args.runs}: no seed with both fp32_seed<s> and bf16_seed<s>")
+    paths = {(s, p): report_paths(os.path.join(args.runs, f"{p}_seed{s}")) for s in seeds for p in ("fp32", "bf16")}
+    if args.out:
+        check_output(WHO, "--out", args.out, tuple(path for found in paths.values() for path in found))
+    return paths
+
+
+def main(args: Args) -> dict:
+    paths = validate(args)
     rows, pairs, speed = [], [], {"fp32": [], "bf16": []}
-    for s in seeds:
+    for s in sorted({seed for seed, _ in paths}):
         mean = {}
         for precision in ("fp32", "bf16"):
-            runs = reports(os.path.join(args.runs, f"{precision}_seed{s}"))
+            runs = [load_json(path, WHO, "collection report") for path in paths[s, precision]]
             mean[precision] = {t["index"]: t["return_mean"] for r in runs for t in r["tasks"].values()}
             speed[precision] += [r["update_sps"] * len(r["tasks"]) for r in runs]
         for task in sorted(set(mean["fp32"]) & set(mean["bf16"])):

@@ -414,6 +414,15 @@ def test_bf16_collection_is_repeatable_and_differs_from_float32(tmp_path):
     result = bf16_compare.main(bf16_compare.Args(runs=str(tmp_path), ci_reps=200, out=str(tmp_path / "compare.md")))
     assert result["pairs"] == 2 and result["interval"][0] <= result["diff"] <= result["interval"][1]
     assert "| all 2 pairs |" in (tmp_path / "compare.md").read_text()
+    report = glob.glob(str(tmp_path / "fp32_seed1" / "*" / "collect_*.json"))[0]
+    for override, message in [
+        (dict(ci=1.5), "--ci 1.5: expected a coverage in"),
+        (dict(runs=str(tmp_path / "missing")), "missing: no such folder"),
+        (dict(runs=str(tmp_path / "runs")), "no seed with both fp32_seed<s> and bf16_seed<s>"),
+        (dict(out=report), "--out .*collect_.*json: is one of this stage's inputs"),
+    ]:
+        with pytest.raises(SystemExit, match=message):
+            bf16_compare.main(bf16_compare.Args(**{"runs": str(tmp_path), **override}))
 
 
 @pytest.mark.parametrize(
