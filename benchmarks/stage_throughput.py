@@ -66,15 +66,16 @@ def inputs(folder: str) -> None:
                scripted_steps=400, success_threshold=0.0, **tiny))  # fmt: skip
 
 
-def stage_args(stage: str, folder: str, steps: int, tag: str):
-    """The stage's Args at its defaults, on this benchmark's inputs, with `steps` training steps, writing to tag."""
+def stage_args(stage: str, folder: str, steps: int, tag: str, flags: dict):
+    """The stage's Args at its defaults but `flags`, on this benchmark's inputs, with `steps` training steps, writing
+    to tag."""
     data, runs = os.path.join(folder, "data"), os.path.join(folder, "runs")
-    out = os.path.join(folder, f"{stage.split()[0]}{'_bf16' * stage.endswith('--bf16')}_{tag}.pt")
+    out = os.path.join(folder, "_".join([stage, *flags, tag]) + ".pt")
     if stage == "ae_train":
         return ae_train.Args(data=f"{data}/cheetah-vel", out=out, steps=steps, eval_episodes=1, runs_dir=runs)
-    if stage.startswith("hyplatent_train"):
+    if stage == "hyplatent_train":
         return hyplatent_train.Args(ae=f"{folder}/ae_mujoco.pt", out=out, iterations=steps, eval_samples=1,
-                                    eval_episodes=1, ci_reps=100, runs_dir=runs, bf16=stage.endswith("--bf16"))  # fmt: skip
+                                    eval_episodes=1, ci_reps=100, runs_dir=runs, **flags)  # fmt: skip
     if stage == "behavior_embed":
         return behavior_embed.Args(data=f"{data}/metaworld", out=out, epochs=steps, holdout_every=2, runs_dir=runs)
     return hypformer_train.Args(hyplatent=f"{folder}/hyplatent_mw.pt", out=out, iterations=steps, eval_samples=1,
@@ -93,27 +94,29 @@ def upstream(folder: str) -> None:
                ci_reps=100, runs_dir=runs))  # fmt: skip
 
 
-def wall_seconds(module, stage: str, folder: str, steps: int) -> float:
+def wall_seconds(module, stage: str, folder: str, steps: int, flags: dict) -> float:
     start = time.perf_counter()
-    quiet_main(module, stage_args(stage, folder, steps, f"time{steps}"))
+    quiet_main(module, stage_args(stage, folder, steps, f"time{steps}", flags))
     return time.perf_counter() - start
 
 
-def measure(stage: str, folder: str, args: Args) -> dict:
-    module = sys.modules[stage.split()[0]]  # "hyplatent_train --bf16" runs hyplatent_train
+def measure(stage: str, folder: str, args: Args, flags: dict) -> dict:
+    """One row: the stage at its defaults but `flags` (a row of its own, named by them)."""
+    module = sys.modules[stage]
     flops = []
     for steps in (args.base_steps, args.base_steps + 2):
         with FlopCounterMode(display=False) as counter:
-            quiet_main(module, stage_args(stage, folder, steps, f"flops{steps}"))
+            quiet_main(module, stage_args(stage, folder, steps, f"flops{steps}", flags))
         flops.append(counter.get_total_flops())
-    base, steps = wall_seconds(module, stage, folder, args.base_steps), args.steps
-    extra = wall_seconds(module, stage, folder, args.base_steps + steps) - base
+    base, steps = wall_seconds(module, stage, folder, args.base_steps, flags), args.steps
+    extra = wall_seconds(module, stage, folder, args.base_steps + steps, flags) - base
     while extra < args.min_seconds and steps < args.steps * 4**5:
         steps *= 4
-        extra = wall_seconds(module, stage, folder, args.base_steps + steps) - base
+        extra = wall_seconds(module, stage, folder, args.base_steps + steps, flags) - base
     step_seconds = extra / steps if extra > 0 else float("nan")  # nan: still drowned in noise after 1024x the steps
     step_flops = (flops[1] - flops[0]) / 2
-    return {"stage": stage, "timed_steps": steps, "steps_per_s": 1 / step_seconds, "gflop_per_step": step_flops / 1e9,
+    return {"stage": " ".join([stage, *(f"--{flag}" for flag in flags)]), "timed_steps": steps,
+            "steps_per_s": 1 / step_seconds, "gflop_per_step": step_flops / 1e9,
             "gflops": step_flops / step_seconds / 1e9}  # fmt: skip
 
 
@@ -130,12 +133,14 @@ def main(args: Args) -> list:
     with tempfile.TemporaryDirectory() as folder:
         inputs(folder)
         upstream(folder)
-        extra = ["hyplatent_train --bf16"] if args.bf16 and "hyplatent_train" in args.stages else []
-        for stage in [*args.stages, *extra]:
+        runs = [(stage, {}) for stage in args.stages]
+        if args.bf16 and "hyplatent_train" in args.stages:
+            runs.append(("hyplatent_train", {"bf16": True}))
+        for stage, flags in runs:
             before = matmul_gflops(args.matmul_size)
-            rows.append(measure(stage, folder, args))
+            rows.append(measure(stage, folder, args, flags))
             rows[-1]["matmul_gflops"] = (before + matmul_gflops(args.matmul_size)) / 2
-            print(f"{stage}: {rows[-1]['steps_per_s']:.2f} steps/s", flush=True)
+            print(f"{rows[-1]['stage']}: {rows[-1]['steps_per_s']:.2f} steps/s", flush=True)
     device = torch.cuda.get_device_name() if torch.cuda.is_available() else "CPU"
     print(f"\n{device}, {torch.get_num_threads()} threads, dense matmul {args.matmul_size}^3 fp32")
     print(
