@@ -16,7 +16,7 @@
 #   collect_more    the 4 more seen tasks (common.METAWORLD_TASKS 16-19) as collect, into data_more/
 #   folds           the 8 seen tasks (door-open's experts from DOOR when collect kept none) in 4 folds of 2: each fold's
 #                   autoencoder, embedding and HypLatent train on the other 6 and score the 2 as unseen, at
-#                   --condition-noise 0, 0.5 and 1 (--ema-decay 0.995); pooled over the folds (folds.md)
+#                   --condition-noise 0, 0.5 and 1 (--ema-decay 0.995, --bf16); pooled over the folds (folds.md)
 #   seen8           the paper's split with all 8 seen tasks at CN (the folds' pick): HypLatent and HypFormer, seeds 0, 1
 #   seen_count      the 8 unseen tasks from generators on 4, 6, 8 and 12 seen tasks (ids 0-3, 0-5, 0-7, and 16-19 too)
 # A collection that is stopped and resumed draws new episodes after each resume, so a rebuilt collection differs from
@@ -151,18 +151,21 @@ for stage in $STAGES; do
             once "$dir/embed.pt" behavior_embed.py --data "$dir/metaworld" --seen-task-ids $rest --out "$dir/embed.pt" \
                 --runs-dir "$RUNS/runs"
             for cn in 0 0.5 1; do
-                hyplatent "$dir" "hyplatent_cn$cn" --train-task-ids $rest --test-task-ids $fold --condition-noise "$cn" \
-                    --ema-decay 0.995
-                pooled+=("$dir/hyplatent_cn$cn.pt")
+                hyplatent "$dir" "hyplatent_bf16_cn$cn" --train-task-ids $rest --test-task-ids $fold --condition-noise "$cn" \
+                    --ema-decay 0.995 --bf16
+                pooled+=("$dir/hyplatent_bf16_cn$cn.pt")
             done
         done
         $PY experiments/pool_folds.py "${pooled[@]}" --out "$RUNS/folds/folds.md"
+        # the precision check: fold (0 1) at --condition-noise 0 trained in float32 too, before --bf16 was adopted
+        once "$RUNS/folds/precision.md" experiments/pool_folds.py "$RUNS/folds/fold_0-1/hyplatent_cn0.pt" \
+            "$RUNS/folds/fold_0-1/hyplatent_bf16_cn0.pt" --out "$RUNS/folds/precision.md"
         ;;
     seen8)
         link "$RUNS/seen8" $(seq 0 15)
         chain "$RUNS/seen8/metaworld" "$RUNS/seen8"
         for seed in 0 1; do
-            hyplatent "$RUNS/seen8" "hyplatent_seed$seed" --condition-noise "$CN" --ema-decay 0.995 --seed "$seed"
+            hyplatent "$RUNS/seen8" "hyplatent_seed$seed" --condition-noise "$CN" --ema-decay 0.995 --seed "$seed" --bf16
             hypformer "$RUNS/seen8" "hyplatent_seed$seed" "hypformer_seed$seed" --seed "$seed"
         done
         ;;
@@ -172,7 +175,7 @@ for stage in $STAGES; do
             dir="$RUNS/seen_count/seen$(wc -w <<<"$seen")"
             link "$dir" $seen $(seq 8 15)
             chain "$dir/metaworld" "$dir"
-            hyplatent "$dir" hyplatent --condition-noise "$CN" --ema-decay 0.995
+            hyplatent "$dir" hyplatent --condition-noise "$CN" --ema-decay 0.995 --bf16
             hypformer "$dir" hyplatent hypformer
             tables+=("$dir/hypformer_mtrl.json")
         done
