@@ -36,6 +36,7 @@ cossin|--condition cossin
 raw-pick|--condition raw --lambda-recon 1e2 --ema-decay 0.995
 cossin-pick|--condition cossin --lambda-recon 1e2 --ema-decay 0.995"}
 RECIPE=${RECIPE:-"--condition raw"}  # set from the validate stage's rule (the record); the defaults until it has run
+GEN=${GEN:-"--bf16"}  # every HypLatent's training: in bfloat16, 2.1x on one thread (docs/experiments/throughput.md)
 once() { local out=$1; shift; [ -f "$out" ] || $PY "$@"; }  # runs a stage command unless its output exists
 
 for stage in $STAGES; do
@@ -52,7 +53,7 @@ for stage in $STAGES; do
         tables=() betweens=()
         while IFS="|" read -r name flags; do
             hyp="$OUT/validate/hyplatent_$name.pt"
-            once "$hyp" hyplatent_train.py --ae "$OUT/validate/ae.pt" --out "$hyp" --test-task-ids $VAL $flags \
+            once "$hyp" hyplatent_train.py --ae "$OUT/validate/ae.pt" --out "$hyp" --test-task-ids $VAL $flags $GEN \
                 --runs-dir "$OUT/runs" $EXTRA
             once "${hyp%.pt}_between.json" hyplatent_train.py --out "$hyp" --eval-only --test-task-ids $BETWEEN \
                 --table "${hyp%.pt}_between.json" $EXTRA
@@ -64,7 +65,7 @@ for stage in $STAGES; do
     final)
         once "$OUT/ae.pt" ae_train.py --data "$OUT/data/ant-dir" --train-task-ids $TRAIN --out "$OUT/ae.pt" \
             --runs-dir "$OUT/runs" $EXTRA
-        once "$OUT/hyplatent.pt" hyplatent_train.py --ae "$OUT/ae.pt" --out "$OUT/hyplatent.pt" $RECIPE \
+        once "$OUT/hyplatent.pt" hyplatent_train.py --ae "$OUT/ae.pt" --out "$OUT/hyplatent.pt" $RECIPE $GEN \
             --runs-dir "$OUT/runs" $EXTRA
         once "$OUT/hyplatent_zeroshot_params.json" hyplatent_train.py --out "$OUT/hyplatent.pt" --eval-only \
             --params $(seq 0 0.105 6.2) $EXTRA  # 60 directions over the circle, 6 degrees apart
