@@ -7,7 +7,9 @@
 #   - the floor: every weight, input and activation in bfloat16, no cast at all. Not a usable recipe (Adam and Polyak
 #     averaging on bfloat16 weights lose the small steps, the Q-values round to 1-2); it bounds what removing the
 #     casts can ever give.
-# Reports the median ms of an update over interleaved rounds, and each path's speed-up over float32.
+# Reports the median ms of an update over interleaved rounds, and each path's speed-up over float32. Then the replay
+# batch that each update samples first: sac_collect.ReplayBuffer.sample against indexing the (tasks, entries, ...)
+# fields with two index tensors (the earlier way; the same values), at each of --buffer-entries.
 #   python benchmarks/update_precision.py                      # 3 suites, K = 16, hidden 128, batch 128
 import os
 import statistics
@@ -39,6 +41,8 @@ class Args:
     """rounds, the paths taking turns, so that a change of the machine's load hits every path"""
     threads: int = 2
     """torch threads (the collector uses every core)"""
+    buffer_entries: tuple[int, ...] = (2000, 200000)
+    """entries per task of the replay buffers sampled (a benchmark's run fills ~2000; a 500k-step collection 500k)"""
 
 
 class WeightCopy(torch.autograd.Function):
@@ -129,10 +133,35 @@ def time_path(path: str, state: tuple, updates: int) -> float:
     return (time.perf_counter() - start) / updates * 1e3
 
 
+def sampling(args: Args, obs_dim: int, act_dim: int, entries: int) -> dict:
+    """ms per replay batch: ReplayBuffer.sample, and the same batch by two-tensor indexing (interleaved rounds)."""
+    buffer = sac_collect.ReplayBuffer(args.num_tasks, entries, obs_dim, act_dim)
+    buffer.size = entries  # filled: which entries hold what does not change the cost of a gather
+    rows = torch.arange(args.num_tasks).unsqueeze(1)
+
+    def indexing():
+        idx = torch.randint(0, buffer.size, (args.num_tasks, args.batch_size))
+        return [getattr(buffer, name)[rows, idx] for name in buffer.FIELDS]
+
+    times = {"ReplayBuffer.sample": [], "two-tensor indexing": []}
+    for _ in range(args.rounds):
+        for name, sample in (
+            ("ReplayBuffer.sample", lambda: buffer.sample(args.batch_size)),
+            ("two-tensor indexing", indexing),
+        ):
+            start = time.perf_counter()
+            for _ in range(args.updates * 10):
+                sample()
+            times[name].append((time.perf_counter() - start) / (args.updates * 10) * 1e3)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
 def main(args: Args) -> list:
     for name in ("num_tasks", "hidden", "batch_size", "updates", "rounds", "threads"):
         if getattr(args, name) < 1:
             raise SystemExit(f"update_precision: --{name.replace('_', '-')} {getattr(args, name)}: expected at least 1")
+    if not args.buffer_entries or min(args.buffer_entries) < args.batch_size:
+        raise SystemExit(f"update_precision: --buffer-entries {args.buffer_entries}: expected sizes of at least --batch-size")
     torch.set_num_threads(args.threads)
     paths = ("float32", "--bf16", "weight copies", "floor")
     rows = []
@@ -153,6 +182,11 @@ def main(args: Args) -> list:
             rows.append({"suite": suite, "path": p, "ms": ms, "speedup": base / ms})
             print(f"{suite:12s} {p:14s} {ms:6.2f} ms/update  {base / ms:4.2f}x float32  "
                   f"(rounds {min(times[p]):.2f}-{max(times[p]):.2f})", flush=True)  # fmt: skip
+        for entries in args.buffer_entries:
+            ms = sampling(args, obs_dim, act_dim, entries)
+            rows.append({"suite": suite, "buffer_entries": entries, **ms})
+            print(f"{suite:12s} replay batch, {entries} entries a task: sample {ms['ReplayBuffer.sample']:.3f} ms, "
+                  f"two-tensor indexing {ms['two-tensor indexing']:.3f} ms", flush=True)  # fmt: skip
     return rows
 
 
