@@ -9,6 +9,9 @@
 #   chain_probe                    two experts fine-tuned from their neighbour, and the 50/50 blends at the midpoints
 #   levers                         validate's pick and the quality and behaviour levers on top of it, in their own tables
 #   anchored                       levers' near-task policies anchored at the nearest expert (experiments/anchored_probe.py)
+#   lever_final                    the levers' pick (LEVER: its flags, from the rule in the record) on top of the final
+#                                  recipe: cheetah-vel-15 at generator seeds 0 and 1, cheetah-vel-10 at seed 0, the sweep
+#                                  (named alone: it needs LEVER, which the levers' rule sets)
 # Resumable: a finished command (its output exists) is skipped. PY=echo prints the commands; RUNS moves the data.
 {  # read whole before it runs: editing this file during a run cannot change the run
 set -euo pipefail
@@ -16,8 +19,10 @@ cd "$(dirname "$0")/.."
 PY=${PY:-python}
 RUNS=${RUNS:-../genhyper-runs/cheetah-vel-15}
 STAGES=${STAGES:-collect validate_converged basin basin_guarded validate final final_seed1 fit chain_probe levers anchored}
+LEVER=${LEVER:-}  # lever_final: the flags of the levers' pick, e.g. "--lambda-behavior 1" (the record says which)
 once() { local out=$1; shift; [ -f "$out" ] || $PY "$@"; }
 TRAIN="0 3 6 9 12 14 18 20 22 27 29 32 34 37 39"
+TEN="0 6 9 14 18 22 27 32 34 39"  # cheetah-vel-10: round(linspace(0, 14, 10)) into TRAIN, as the preset's
 TRAIN_V=$(for t in $TRAIN; do echo -n "$(awk "BEGIN { print 0.075 * ($t + 1) }") "; done)
 BASIN_FLAGS="--learning-starts 5000 --lr-ramp-steps 20000 --total-timesteps 60000 --save-after 50500 --save-every 500 \
 --num-checkpoints 20 --state-every 5000"
@@ -68,6 +73,23 @@ for stage in $STAGES; do
             tables+=("${hyp}_near.json" "$dir.json")
         done
         $PY tools/compare_recipes.py "${tables[@]}" --out "$RUNS/validate_basin/anchored_near.md"
+        ;;
+    lever_final)  # the final's autoencoders and noise scale, its recipe plus LEVER; the test tables and the sweep
+        [ -n "$LEVER" ] || { echo "STAGES=lever_final: set LEVER to the levers' pick (the record)" >&2 && exit 2; }
+        name=$(tr -d ' -' <<<"$LEVER")  # "--lambda-behavior 1" -> lambdabehavior1
+        once "$RUNS/ae_10_basin.pt" ae_train.py --data "$RUNS/basin/cheetah-vel" --train-task-ids $TEN --out "$RUNS/ae_10_basin.pt" \
+            --runs-dir "$RUNS/runs"
+        for run in "15 0" "15 1" "10 0"; do
+            read -r size seed <<<"$run"
+            stem="$RUNS/hyplatent_${size}_basin_${name}_seed$seed"
+            once "$stem.pt" hyplatent_train.py --ae "$RUNS/ae_${size}_basin.pt" --out "$stem.pt" --lambda-recon 1e2 \
+                --ema-decay 0.995 $LEVER --noise-scale 0.75 --seed "$seed" --runs-dir "$RUNS/runs"
+        done
+        stem="$RUNS/hyplatent_15_basin_${name}_seed0"
+        once "${stem}_zeroshot_params.json" hyplatent_train.py --out "$stem.pt" --eval-only --params $(seq 0.05 0.05 3) \
+            --noise-scale 0.75
+        once "$RUNS/zeroshot_sweep_15_basin_$name.png" tools/plot_zeroshot.py "${stem}_zeroshot_params.json" \
+            "${stem}_zeroshot.json" --out "$RUNS/zeroshot_sweep_15_basin_$name.png"
         ;;
     validate_converged)
         PY=$PY OUT=$RUNS STAGES=validate EXPERTS=data SCALE_RECIPE=recon-1e2 NOISE_SCALES=1 \
