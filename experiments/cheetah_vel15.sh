@@ -77,10 +77,11 @@ for stage in $STAGES; do
     lever_final)  # the final's autoencoders and noise scale, its recipe plus LEVER; the test tables and the sweep
         [ -n "$LEVER" ] || { echo "STAGES=lever_final: set LEVER to the levers' pick (the record)" >&2 && exit 2; }
         name=$(tr -d ' -' <<<"$LEVER")  # "--lambda-behavior 1" -> lambdabehavior1
-        once "$RUNS/ae_10_basin.pt" ae_train.py --data "$RUNS/basin/cheetah-vel" --train-task-ids $TEN --out "$RUNS/ae_10_basin.pt" \
-            --runs-dir "$RUNS/runs"
         for run in "15 0" "15 1" "10 0"; do
             read -r size seed <<<"$run"
+            ids=$TRAIN && [ "$size" = 15 ] || ids=$TEN  # the final's autoencoder on 15, cheetah-vel-10's on 10
+            once "$RUNS/ae_${size}_basin.pt" ae_train.py --data "$RUNS/basin/cheetah-vel" --train-task-ids $ids \
+                --out "$RUNS/ae_${size}_basin.pt" --runs-dir "$RUNS/runs"
             stem="$RUNS/hyplatent_${size}_basin_${name}_seed$seed"
             once "$stem.pt" hyplatent_train.py --ae "$RUNS/ae_${size}_basin.pt" --out "$stem.pt" --lambda-recon 1e2 \
                 --ema-decay 0.995 $LEVER --noise-scale 0.75 --seed "$seed" --runs-dir "$RUNS/runs"
