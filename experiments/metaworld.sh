@@ -157,7 +157,9 @@ for stage in $STAGES; do
             done
         done
         $PY experiments/pool_folds.py "${pooled[@]}" --out "$RUNS/folds/folds.md"
-        # the precision check: fold (0 1) at --condition-noise 0 trained in float32 too, before --bf16 was adopted
+        # the precision check: fold (0 1) at --condition-noise 0 in float32 too (trained before --bf16 was adopted)
+        hyplatent "$RUNS/folds/fold_0-1" hyplatent_cn0 --train-task-ids 2 3 4 5 6 7 --test-task-ids 0 1 --condition-noise 0 \
+            --ema-decay 0.995
         once "$RUNS/folds/precision.md" experiments/pool_folds.py "$RUNS/folds/fold_0-1/hyplatent_cn0.pt" \
             "$RUNS/folds/fold_0-1/hyplatent_bf16_cn0.pt" --out "$RUNS/folds/precision.md"
         ;;
