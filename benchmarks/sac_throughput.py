@@ -92,7 +92,7 @@ def measure(args: Args, suite: str, hidden: int, task_ids: tuple, folder: str, *
         learning_starts=args.warmup_steps,
         batch_size=args.batch_size,
         # the first checkpoint is scored at the end of the warm-up, untimed: its start-up (building environments in this
-        # process, first calls in the workers: ~1-1.5 s on Cheetah-Vel) is paid once in a run of ~1000 evaluations
+        # process, first calls in the workers: several times a later scoring) is paid once in a run of ~1000 evaluations
         save_after=args.warmup_steps,
         save_every=args.save_every,
         num_checkpoints=args.steps // args.save_every + 1,
