@@ -2,12 +2,15 @@
 # Preset: ant-dir-15 (docs/experiments/ant-dir.md), the paper's smallest Ant-Dir training set (Table I: 15 tasks).
 # STAGES picks what runs:
 #   collect   SAC experts of the 15 training tasks (500k steps, 200 checkpoints from 400.5k on, as the paper keeps
-#             checkpoints from 500k on of a longer run), then of the 5 test tasks into the same folder: only the
+#             checkpoints from 500k on of a longer run); a training expert whose best checkpoint is below 400 (it
+#             stood still for the alive bonus) is collected once more at --seed 2, the first kept in stood_still/; the
+#             experts' gait (experts_gait.png); then the 5 test tasks into the same folder: only the
 #             zero-shot table's "own expert" column reads those (ae_train.py never trains on a test task)
 #   validate  4 of the 15 (VAL) held out from everything: the autoencoder and HypLatent train on the other 11, and each
-#             recipe of VARIANTS (the condition raw radians or (cos, sin), each with the defaults and with
-#             cheetah-vel-15's pick) is scored on VAL (validate/held_out.md) and on the suite's other training tasks,
-#             between the 15 as the test tasks are (validate/between.md). Rule, fixed before the run: the recipe with
+#             recipe of VARIANTS (the condition raw radians or (cos, sin), each with the defaults, with
+#             cheetah-vel-15's pick and with the pick plus its behaviour lever) is scored on VAL
+#             (validate/held_out.md) and on the suite's other training tasks, between the 15 as the test tasks are
+#             (validate/between.md). Rule, fixed before the run: the recipe with
 #             the highest generated mean on the between tasks, if its interval lies wholly above the defaults' (raw
 #             radians, the paper's condition); otherwise the defaults
 #   final     RECIPE on all 15, scored on the 5 test tasks; the sweep over 60 directions (zeroshot_sweep.png) and the
@@ -34,15 +37,36 @@ COLLECT="--total-timesteps 500000 --save-after 400500 --save-every 500 --num-che
 VARIANTS=${VARIANTS:-"raw|--condition raw
 cossin|--condition cossin
 raw-pick|--condition raw --lambda-recon 1e2 --ema-decay 0.995
-cossin-pick|--condition cossin --lambda-recon 1e2 --ema-decay 0.995"}
+cossin-pick|--condition cossin --lambda-recon 1e2 --ema-decay 0.995
+raw-pick-behavior1|--condition raw --lambda-recon 1e2 --ema-decay 0.995 --lambda-behavior 1
+cossin-pick-behavior1|--condition cossin --lambda-recon 1e2 --ema-decay 0.995 --lambda-behavior 1"}
 RECIPE=${RECIPE:-"--condition raw"}  # set from the validate stage's rule (the record); the defaults until it has run
 GEN=${GEN:-"--bf16"}  # every HypLatent's training: in bfloat16, 2.1x on one thread (docs/experiments/throughput.md)
 once() { local out=$1; shift; [ -f "$out" ] || $PY "$@"; }  # runs a stage command unless its output exists
+stood_still() {  # training tasks whose expert never walked (no checkpoint at 400: it settled on the +1 alive bonus),
+    [ "$PY" != echo ] && [ -d "$OUT/data/ant-dir" ] || return 0  # not collected again yet
+    $PY - "$OUT" $TRAIN <<'EOF'
+import os, sys, torch
+out, ids = sys.argv[1], [f"task_{int(i):02d}.pt" for i in sys.argv[2:]]
+for name in ids:
+    data, retry = f"{out}/data/ant-dir/{name}", f"{out}/retry/ant-dir/{name}"
+    if os.path.exists(data) and not os.path.exists(retry) and torch.load(data, weights_only=True)["returns"].max() < 400:
+        print(int(name[5:7]))
+EOF
+}
 
 for stage in $STAGES; do
     case $stage in
     collect)
         $PY sac_collect.py --suite ant-dir --task-ids $TRAIN $COLLECT --out "$OUT/data" --runs-dir "$OUT/runs" $EXTRA
+        for t in $(stood_still); do  # collected once more at --seed 2; the expert that stood still is kept beside
+            $PY sac_collect.py --suite ant-dir --task-ids "$t" $COLLECT --seed 2 --out "$OUT/retry" --runs-dir "$OUT/runs" $EXTRA
+            file=$(printf "task_%02d.pt" "$t") && mkdir -p "$OUT/stood_still"
+            cp "$OUT/retry/ant-dir/$file" "$OUT/data/ant-dir/.$file" && mv "$OUT/data/ant-dir/$file" "$OUT/stood_still/"
+            mv "$OUT/data/ant-dir/.$file" "$OUT/data/ant-dir/$file"
+        done
+        once "$OUT/experts_gait.png" tools/plot_gait.py --experts "$OUT/data/ant-dir" --episodes 2 \
+            --out "$OUT/experts_gait.png"  # do the training experts walk their direction (and how fast along it)
         $PY sac_collect.py --suite ant-dir --task-ids $TEST $COLLECT --out "$OUT/data" --runs-dir "$OUT/runs" $EXTRA
         ;;
     validate)

@@ -332,7 +332,7 @@ def test_behavior_actions_are_each_policys_own_and_can_be_learned():
 
 def test_behavior_term_reads_the_best_checkpoints_states_and_is_off_by_default(toy, tmp_path, capsys):
     """The states come from each task's best checkpoint's deterministic episodes (no torch draw); with the term off the
-    run is the paper's bit for bit, with it on the generator moves differently."""
+    run is the paper's bit for bit, with it on the generator moves differently; it trains in bfloat16 on Ant-Dir too."""
     ae = load_artifact(str(toy["cheetah-vel"] / "ae.pt"), "autoencoder")
     collection = common.load_collection(str(toy["cheetah-vel"] / "data"), "test")
     state = torch.get_rng_state()
@@ -347,6 +347,8 @@ def test_behavior_term_reads_the_best_checkpoints_states_and_is_off_by_default(t
     assert "behaviour term on 800 states" in capsys.readouterr().out
     assert all(torch.equal(off["generator"][k], v) for k, v in default["generator"].items())
     assert any(not torch.equal(on["generator"][k], v) for k, v in default["generator"].items() if v.is_floating_point())
+    ant = toy_hyplatent(toy["ant-dir"], tmp_path / "ant", lambda_behavior=1.0, bf16=True, condition="cossin", **short)
+    assert "behaviour term on 800 states" in capsys.readouterr().out and ant["args"]["bf16"]  # ant-dir-15's recipe
 
 
 def test_ema_saves_the_averaged_weights_and_resumes_to_them(toy, tmp_path, monkeypatch, capsys):
