@@ -57,8 +57,9 @@ ema-behavior100-recon-1e2||--lambda-recon 1e2 --ema-decay 0.995 --lambda-behavio
 
 for stage in $STAGES; do
     case $stage in
-    collect | basin | validate | final)
-        PY=$PY OUT=$RUNS STAGES=$stage VARIANTS=$VARIANTS bash presets/cheetah_vel15.sh
+    collect | basin | validate | final)  # final: the record's recipe before the levers ran (theirs: lever_final)
+        PY=$PY OUT=$RUNS STAGES=$stage VARIANTS=$VARIANTS HYP_FLAGS="--lambda-recon 1e2 --ema-decay 0.995" \
+            bash presets/cheetah_vel15.sh
         ;;
     levers)
         PY=$PY OUT=$RUNS STAGES=validate NOISE_SCALES="" REPORT=_levers SCALE_RECIPE=ema-recon-1e2 \

@@ -17,8 +17,9 @@
 #   final     the recipe (AE_FLAGS, HYP_FLAGS, EVAL_FLAGS, picked from validate) on all 15, scored on the 5 test tasks
 #             and over 60 velocities (zeroshot_sweep_15.png, gait_15.png); the same on cheetah-vel-10 (10 of the 15)
 # EXPERTS picks whose experts validate and final train on: basin (the default; outputs get a _basin suffix) or data
-# (collect's converged experts, which the validate stage showed lie too far apart to interpolate). The defaults
-# reproduce the record's final tables: all four stages, basin experts, HYP_FLAGS and EVAL_FLAGS = what validate picked.
+# (collect's converged experts, which the validate stage showed lie too far apart to interpolate). The defaults are
+# the record's chosen recipe (its lever_final rows at generator seed 0, both sizes): all four stages, basin experts,
+# HYP_FLAGS and EVAL_FLAGS = what validation picked.
 # Run it again after a stop: a finished command (its output exists) is skipped, an interrupted one resumes. PY picks
 # the interpreter (PY=echo prints the commands), OUT the folder, EXTRA adds flags to every stage (e.g. "--no-cuda").
 {  # read whole before it runs: editing this file during a run cannot change the run
@@ -34,7 +35,8 @@ TEN="0 6 9 14 18 22 27 32 34 39"                   # round(linspace(0, 14, 10)) 
 TEST="2 7 15 23 26"                                # Table I's test tasks (the suite's)
 VAL=${VAL:-6 14 22 32}                             # v = 0.525, 1.125, 1.725, 2.475: interior, one per quarter
 AE_FLAGS=${AE_FLAGS:-}
-HYP_FLAGS=${HYP_FLAGS-"--lambda-recon 1e2 --ema-decay 0.995"}  # picked by validate on the basin experts (the record); "": defaults
+# picked on the basin experts' validation tasks (the record: validate, then the levers on top); "": the defaults
+HYP_FLAGS=${HYP_FLAGS-"--lambda-recon 1e2 --ema-decay 0.995 --lambda-behavior 1"}
 EVAL_FLAGS=${EVAL_FLAGS-"--noise-scale 0.75"}  # picked by validate/noise_near.md (the record); EVAL_FLAGS="" = the paper's
 SCALE_RECIPE=${SCALE_RECIPE:-recon-1e2}       # the recipe (a VARIANTS name) whose generator the noise scales are scored on
 NOISE_SCALES=${NOISE_SCALES-"0 0.25 0.5 0.75 1"}

@@ -130,7 +130,7 @@ def test_cheetah_vel15_validates_on_training_tasks_only(tmp_path):
     ] + [[a.table for a in scaled]]
     final = [a for a in hyplatents if not a.test_task_ids and not a.eval_only]  # Table I's test tasks: the default
     assert validation[0].lambda_recon == 1e3 and validation[0].ema_decay == 0  # the defaults first, then the pick:
-    assert all(a.lambda_recon == 1e2 and a.ema_decay == 0.995 for a in final)  # the recipe validate picked
+    assert all(a.lambda_recon == 1e2 and a.ema_decay == 0.995 and a.lambda_behavior == 1 for a in final)  # validate's pick
     assert all(a.noise_scale == 1 for a in validation) and all(a.noise_scale == 0.75 for a in final)  # and its noise
     sizes = [[int(i) for i in autoencoders[a.ae].train_task_ids] for a in final]
     assert sizes[0] == fifteen and len(sizes[1]) == 10 and set(sizes[1]) <= set(fifteen)
