@@ -2,8 +2,10 @@
 # checkpoints, one per fold and recipe, each trained on the seen tasks but its fold's and scored (the MTRL table) on
 # the fold's tasks as if unseen. Checkpoints with the same file name in different fold folders are one recipe; per
 # recipe, the success of its generated policies on every held-out task of every fold, pooled: the mean over tasks with
-# a stratified bootstrap interval (zeroshot_eval.py's), and each task's mean. Reads the checkpoints and the policy files
-# hyplatent_train.py wrote beside them (<checkpoint>_generated/). Writes a markdown table (printed, and to --out).
+# a stratified bootstrap interval (zeroshot_eval.py's), and each task's mean; beside it the same policies' success on
+# each fold's own training tasks, pooled. The pick (the record's rule): the highest held-out mean, a tie (to the 0.1
+# shown) going to the higher training-task mean, then to the recipe given first. Reads the checkpoints and the policy
+# files hyplatent_train.py wrote beside them (<checkpoint>_generated/). Writes a markdown table (printed, and to --out).
 #   python experiments/pool_folds.py val/fold_0-1/hyplatent_cn0.pt val/fold_2-3/hyplatent_cn0.pt ... --out folds.md
 import os
 import sys
@@ -32,20 +34,20 @@ class Args:
     """also write the markdown table here (empty: print only)"""
 
 
-def held_out_success(path: str) -> dict:
-    """{task: (N,) success of each generated policy over its goals} for the tasks the checkpoint did not train on."""
+def fold_success(path: str) -> tuple[dict, dict]:
+    """{task: (N,) success of each generated policy over its goals} for the tasks the checkpoint did not train on, and
+    the same for those it trained on."""
     ckpt = load_artifact(path, "hyplatent", ("train_task_ids", "condition"), who=WHO)
     if ckpt["condition"] != "behavior":
         raise SystemExit(f"{WHO}: {path}: conditioned on {ckpt['condition']!r}, expected a MetaWorld (behavior) generator")
     folder = f"{os.path.splitext(path)[0]}_generated"
     names = sorted(os.listdir(folder)) if os.path.isdir(folder) else []
     files = [load_policies(os.path.join(folder, name), WHO) for name in names if name.endswith(".pt")]
-    held = {
-        f["task"]["index"]: f["success"].numpy().mean(1) for f in files if f["task"]["index"] not in ckpt["train_task_ids"]
-    }
+    success = {f["task"]["index"]: f["success"].numpy().mean(1) for f in files}
+    held = {task: s for task, s in success.items() if task not in ckpt["train_task_ids"]}
     if not held:
         raise SystemExit(f"{WHO}: {path}: no generated policies of a held-out task in {folder}")
-    return held
+    return held, {task: s for task, s in success.items() if task in ckpt["train_task_ids"]}
 
 
 def main(args: Args) -> str:
@@ -53,23 +55,29 @@ def main(args: Args) -> str:
         raise SystemExit(f"{WHO}: give the folds' HypLatent checkpoints")
     if args.out:
         check_output(WHO, "--out", args.out, args.checkpoints)
-    recipes = defaultdict(dict)  # file name -> {task: success per policy}
+    recipes, trained = defaultdict(dict), defaultdict(list)  # file name -> {task: success per policy}; [task means]
     for path in args.checkpoints:
-        for task, success in held_out_success(path).items():
+        held, seen = fold_success(path)
+        for task, success in held.items():
             if task in recipes[os.path.basename(path)]:
                 raise SystemExit(f"{WHO}: {path}: task {task} is held out by two folds of {os.path.basename(path)}")
             recipes[os.path.basename(path)][task] = success
+        trained[os.path.basename(path)] += [s.mean() for s in seen.values()]
     tasks = sorted(next(iter(recipes.values())))
-    lines = ["| recipe | held-out success, mean over tasks [95% interval] | " + " | ".join(map(str, tasks)) + " |",
-             "|---" * (len(tasks) + 2) + "|"]  # fmt: skip
+    lines = ["| recipe | held-out success, mean over tasks [95% interval] | " + " | ".join(map(str, tasks))
+             + " | the folds' training tasks |", "|---" * (len(tasks) + 3) + "|"]  # fmt: skip
+    ranks = {}
     for name, per_task in recipes.items():
         if sorted(per_task) != tasks:
             raise SystemExit(f"{WHO}: {name}: holds out tasks {sorted(per_task)}, the others {tasks}: one set of folds")
         scores = np.stack([per_task[t] for t in tasks], axis=1)  # (policies, tasks)
         low, high = interval(scores, SimpleNamespace(seed=args.seed, ci=0.95, ci_reps=5000))
         cells = " | ".join(f"{100 * per_task[t].mean():.1f}" for t in tasks)
-        lines.append(f"| {name} | **{100 * scores.mean():.1f}** [{100 * low:.1f}, {100 * high:.1f}] | {cells} |")
-    table = "\n".join(lines) + "\n"
+        seen = 100 * np.mean(trained[name]) if trained[name] else float("nan")
+        lines.append(f"| {name} | **{100 * scores.mean():.1f}** [{100 * low:.1f}, {100 * high:.1f}] | {cells} | {seen:.1f} |")
+        ranks[name] = (round(100 * scores.mean(), 1), round(seen, 1) if trained[name] else -1.0)
+    pick = max(ranks, key=lambda name: ranks[name])  # max keeps the first of equals: the recipe given first
+    table = "\n".join(lines) + f"\n\npick: {pick}\n"
     print(table, end="")
     if args.out:
         write_text_atomic(args.out, table, WHO)

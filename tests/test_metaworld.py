@@ -600,11 +600,13 @@ def test_folds_pool_each_recipes_held_out_tasks(tmp_path):
     """experiments/pool_folds.py: each recipe's success on every fold's held-out tasks, pooled over the folds."""
     paths = []
     for fold, held, trained in (("a", (0, 1), [2, 3]), ("b", (2, 3), [0, 1])):
-        for recipe, level in (("cn0", 0.25), ("cn1", 0.75)):
+        # held-out and training-task success: cn1 ties cn2 and cn3 held out, cn2 beats it on the training tasks and
+        # ties cn3 there, so cn2 is the pick (given before cn3)
+        for recipe, level, seen in (("cn0", 0.25, 1.0), ("cn1", 0.75, 0.5), ("cn2", 0.75, 1.0), ("cn3", 0.75, 1.0)):
             path = tmp_path / fold / f"hyplatent_{recipe}.pt"
             save_atomic({"kind": "hyplatent", "train_task_ids": trained, "condition": "behavior"}, str(path))
-            for i in (*held, *trained):  # the seen tasks' policies are in the folder too, and are not pooled
-                success = torch.full((4, 2), level if i in held else 1.0)
+            for i in (*held, *trained):  # the seen tasks' policies are in the folder too, pooled apart
+                success = torch.full((4, 2), level if i in held else seen)
                 data = {
                     **fake_policies("cheetah-vel", 0, num=4),
                     "task": get_task("metaworld", i).to_dict(),
@@ -613,9 +615,10 @@ def test_folds_pool_each_recipes_held_out_tasks(tmp_path):
                 save_atomic(data, str(tmp_path / fold / f"hyplatent_{recipe}_generated" / f"task_{i:02d}.pt"))
             paths.append(str(path))
     table = pool_folds.main(pool_folds.Args(checkpoints=tuple(paths), out=str(tmp_path / "folds.md")))
-    rows = {line.split("|")[1].strip(): line for line in table.splitlines()[2:]}
-    assert "**25.0** [25.0, 25.0] | 25.0 | 25.0 | 25.0 | 25.0 |" in rows["hyplatent_cn0.pt"]
-    assert "**75.0**" in rows["hyplatent_cn1.pt"] and (tmp_path / "folds.md").read_text() == table
+    rows = {line.split("|")[1].strip(): line for line in table.splitlines()[2:] if line.startswith("|")}
+    assert "**25.0** [25.0, 25.0] | 25.0 | 25.0 | 25.0 | 25.0 | 100.0 |" in rows["hyplatent_cn0.pt"]
+    assert "**75.0**" in rows["hyplatent_cn1.pt"] and rows["hyplatent_cn1.pt"].endswith("| 50.0 |")
+    assert table.endswith("pick: hyplatent_cn2.pt\n") and (tmp_path / "folds.md").read_text() == table
     with pytest.raises(SystemExit, match="task 0 is held out by two folds"):
         pool_folds.main(pool_folds.Args(checkpoints=(paths[0], paths[0])))
 
