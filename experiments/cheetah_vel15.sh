@@ -20,6 +20,7 @@ PY=${PY:-python}
 RUNS=${RUNS:-../genhyper-runs/cheetah-vel-15}
 STAGES=${STAGES:-collect validate_converged basin basin_guarded validate final final_seed1 fit chain_probe levers anchored}
 LEVER=${LEVER:-}  # lever_final: the flags of the levers' pick, e.g. "--lambda-behavior 1" (the record says which)
+FINAL="--lambda-recon 1e2 --ema-decay 0.995"  # the record's final recipe, picked by validate before the levers ran
 once() { local out=$1; shift; [ -f "$out" ] || $PY "$@"; }
 TRAIN="0 3 6 9 12 14 18 20 22 27 29 32 34 37 39"
 TEN="0 6 9 14 18 22 27 32 34 39"  # cheetah-vel-10: round(linspace(0, 14, 10)) into TRAIN, as the preset's
@@ -58,7 +59,7 @@ ema-behavior100-recon-1e2||--lambda-recon 1e2 --ema-decay 0.995 --lambda-behavio
 for stage in $STAGES; do
     case $stage in
     collect | basin | validate | final)  # final: the record's recipe before the levers ran (theirs: lever_final)
-        PY=$PY OUT=$RUNS STAGES=$stage VARIANTS=$VARIANTS HYP_FLAGS="--lambda-recon 1e2 --ema-decay 0.995" \
+        PY=$PY OUT=$RUNS STAGES=$stage VARIANTS=$VARIANTS HYP_FLAGS=$FINAL \
             bash presets/cheetah_vel15.sh
         ;;
     levers)
@@ -84,8 +85,8 @@ for stage in $STAGES; do
             once "$RUNS/ae_${size}_basin.pt" ae_train.py --data "$RUNS/basin/cheetah-vel" --train-task-ids $ids \
                 --out "$RUNS/ae_${size}_basin.pt" --runs-dir "$RUNS/runs"
             stem="$RUNS/hyplatent_${size}_basin_${name}_seed$seed"
-            once "$stem.pt" hyplatent_train.py --ae "$RUNS/ae_${size}_basin.pt" --out "$stem.pt" --lambda-recon 1e2 \
-                --ema-decay 0.995 $LEVER --noise-scale 0.75 --seed "$seed" --runs-dir "$RUNS/runs"
+            once "$stem.pt" hyplatent_train.py --ae "$RUNS/ae_${size}_basin.pt" --out "$stem.pt" $FINAL $LEVER \
+                --noise-scale 0.75 --seed "$seed" --runs-dir "$RUNS/runs"
         done
         stem="$RUNS/hyplatent_15_basin_${name}_seed0"
         once "${stem}_zeroshot_params.json" hyplatent_train.py --out "$stem.pt" --eval-only --params $(seq 0.05 0.05 3) \
@@ -104,7 +105,7 @@ for stage in $STAGES; do
         ;;
     final_seed1)
         once "$RUNS/hyplatent_15_basin_seed1.pt" hyplatent_train.py --ae "$RUNS/ae_15_basin.pt" \
-            --out "$RUNS/hyplatent_15_basin_seed1.pt" --lambda-recon 1e2 --ema-decay 0.995 --noise-scale 0.75 --seed 1 \
+            --out "$RUNS/hyplatent_15_basin_seed1.pt" $FINAL --noise-scale 0.75 --seed 1 \
             --runs-dir "$RUNS/runs"
         ;;
     fit)

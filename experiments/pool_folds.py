@@ -57,12 +57,12 @@ def main(args: Args) -> str:
         check_output(WHO, "--out", args.out, args.checkpoints)
     recipes, trained = defaultdict(dict), defaultdict(list)  # file name -> {task: success per policy}; [task means]
     for path in args.checkpoints:
-        held, seen = fold_success(path)
+        held, fit = fold_success(path)
         for task, success in held.items():
             if task in recipes[os.path.basename(path)]:
                 raise SystemExit(f"{WHO}: {path}: task {task} is held out by two folds of {os.path.basename(path)}")
             recipes[os.path.basename(path)][task] = success
-        trained[os.path.basename(path)] += [s.mean() for s in seen.values()]
+        trained[os.path.basename(path)] += [s.mean() for s in fit.values()]
     tasks = sorted(next(iter(recipes.values())))
     lines = ["| recipe | held-out success, mean over tasks [95% interval] | " + " | ".join(map(str, tasks))
              + " | the folds' training tasks |", "|---" * (len(tasks) + 3) + "|"]  # fmt: skip

@@ -47,11 +47,11 @@ stood_still() {  # training tasks whose expert never walked (no checkpoint at 40
     [ "$PY" != echo ] && [ -d "$OUT/data/ant-dir" ] || return 0  # not collected again yet
     $PY - "$OUT" $TRAIN <<'EOF'
 import os, sys, torch
-out, ids = sys.argv[1], [f"task_{int(i):02d}.pt" for i in sys.argv[2:]]
-for name in ids:
-    data, retry = f"{out}/data/ant-dir/{name}", f"{out}/retry/ant-dir/{name}"
+out = sys.argv[1]
+for i in sys.argv[2:]:
+    data, retry = (f"{out}/{folder}/ant-dir/task_{int(i):02d}.pt" for folder in ("data", "retry"))
     if os.path.exists(data) and not os.path.exists(retry) and torch.load(data, weights_only=True)["returns"].max() < 400:
-        print(int(name[5:7]))
+        print(i)
 EOF
 }
 
