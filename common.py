@@ -2,7 +2,7 @@
 #   task suites (Cheetah-Vel, Ant-Dir, MetaWorld), the SAC actor whose weights are generated, parameter
 #   flattening, deterministic evaluation rollouts, the parameter autoencoder and the HypLatent generator (the
 #   modules that decode a latent), what a generated policy is conditioned on, the policy file format, input and
-#   output checks, atomic artifact I/O and resumable training.
+#   output checks, atomic artifact I/O and resumable training (the training environments a resumed run steps back into).
 # Stage scripts import this module and libraries, never each other.
 # Definitions follow ../shared/DESIGN.md (Prompt-DT / PEARL task definitions, 200-step episodes; MetaWorld v3
 # with Make-An-Agent's fixed goals, 500-step episodes).
@@ -241,6 +241,66 @@ def make_env(task: Task) -> gym.Env:
         return GoalCycle(task)
     env = gym.make(suite.env_id, max_episode_steps=suite.max_episode_steps, **suite.env_kwargs)
     return TaskReward(env, task)
+
+
+# ----------------------------------------------------------------------------------------------
+# Training environments that a resumed run steps back into the episodes it stopped in: a stage's resume
+# state holds them, so collection and fine-tuning must record and replay them the same way
+# ----------------------------------------------------------------------------------------------
+class EpisodeRecord(gym.Wrapper):
+    """Records how the current episode began (the reset's seed and options, the random generators of the
+    environments under it) and every action since, as plain data: episode(). replay() steps a fresh copy of
+    the environment back into the same state: MuJoCo is deterministic, so the same start and the same actions
+    give the same state, bit for bit (MuJoCo's state mid-episode is not saved; this rebuilds it instead)."""
+
+    def __init__(self, env: gym.Env):
+        super().__init__(env)
+        self.start, self.actions = None, []
+
+    def _bases(self) -> list:  # the environments whose random generators draw this env's episodes
+        return [e.unwrapped for e in self.env.goal_envs] if isinstance(self.env, GoalCycle) else [self.env.unwrapped]
+
+    def reset(self, *, seed=None, options=None):
+        rngs = [None if e._np_random is None else e._np_random.bit_generator.state for e in self._bases()]
+        obs, info = self.env.reset(seed=seed, options=options)
+        if isinstance(self.env, GoalCycle):  # the goal it cycled to
+            options = {**(options or {}), "goal": self.env.goal}
+        self.start, self.actions = {"seed": seed, "options": options, "rngs": rngs}, []
+        return obs, info
+
+    def step(self, action):
+        self.actions.append(np.array(action, copy=True))
+        return self.env.step(action)
+
+    def episode(self) -> dict:
+        actions = np.array(self.actions, dtype=self.action_space.dtype).reshape(len(self.actions), *self.action_space.shape)
+        return {**self.start, "actions": torch.from_numpy(actions)}
+
+    def replay(self, episode: dict) -> np.ndarray:
+        """Steps this environment into `episode`'s state (from episode()); returns its observation there."""
+        for env, rng in zip(self._bases(), episode["rngs"]):
+            if rng is not None:
+                env.np_random = np.random.Generator(getattr(np.random, rng["bit_generator"])())
+                env.np_random.bit_generator.state = rng
+        obs, _ = self.reset(seed=episode["seed"], options=episode["options"])
+        for action in episode["actions"].numpy():
+            obs = self.step(action)[0]
+        return obs
+
+
+class ReplayableEnvs(gym.vector.SyncVectorEnv):
+    """A stage's training environments, one per task, stepped together with same-step autoreset (the final
+    observation is kept); episodes() and replay() as EpisodeRecord's, for all of them."""
+
+    def __init__(self, tasks: list):
+        envs = [lambda t=t: EpisodeRecord(make_env(t)) for t in tasks]
+        super().__init__(envs, autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
+
+    def episodes(self) -> list:
+        return [env.episode() for env in self.envs]
+
+    def replay(self, episodes: list) -> np.ndarray:
+        return np.stack([env.replay(e) for env, e in zip(self.envs, episodes)]).astype(self.single_observation_space.dtype)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -986,11 +1046,12 @@ def save_training_state(path: str, args, step: int, stateful: dict, inputs: dict
     write_atomic(path, lambda tmp: torch.save(state, tmp), who)
 
 
-def resume_training_state(path: str, args, stateful: dict, inputs: dict, who: str) -> dict | None:
-    """Loads a state saved by the same arguments from the same inputs into the objects and the RNG; None when there is none."""
+def resume_training_state(path: str, args, stateful: dict, inputs: dict, who: str, extra: tuple = ()) -> dict | None:
+    """Loads a state saved by the same arguments from the same inputs into the objects and the RNG; None when there is
+    none. `extra`: the fields of save_training_state's `extra` the stage needs back (a state without them is refused)."""
     if not os.path.exists(path):
         return None
-    state = load_artifact(path, "training_state", ("args", "inputs", "step", "rng", *stateful), who=who)
+    state = load_artifact(path, "training_state", ("args", "inputs", "step", "rng", *stateful, *extra), who=who)
     current = vars(args)
     # a flag added after the state was saved does not block it while the flag keeps its default
     defaults = {f.name: f.default for f in dataclasses.fields(args)} if dataclasses.is_dataclass(args) else {}

@@ -13,10 +13,8 @@ import math
 import os
 import time
 from dataclasses import dataclass
-from functools import partial
 from typing import Literal
 
-import gymnasium as gym
 import numpy as np
 import torch
 import torch.nn as nn
@@ -25,6 +23,7 @@ from torch.utils.tensorboard import SummaryWriter
 
 from common import (
     Actor,
+    ReplayableEnvs,
     actor_layout,
     check_args,
     check_output,
@@ -37,7 +36,6 @@ from common import (
     linear,
     load_flat_params,
     load_start_policy,
-    make_env,
     pick_device,
     policy_file,
     resume_training_state,
@@ -510,7 +508,7 @@ def main(args: Args) -> dict:
     task = get_task(args.suite, args.task_id, "--task-id")
     init, state_path = init_name(source), f"{out}.state.pt"
     # one env, same-step autoreset keeps the final obs; built for its spaces here, first stepped in the loop
-    envs = gym.vector.SyncVectorEnv([partial(make_env, task)], autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
+    envs = ReplayableEnvs([task])
     obs_dim, act_dim = envs.single_observation_space.shape[0], envs.single_action_space.shape[0]
     actor_args = {
         "obs_dim": obs_dim,
@@ -538,7 +536,7 @@ def main(args: Args) -> dict:
     # --- resume: a killed run continues from its last saved state ---
     stateful = {**sac, "buffer": rb}
     inputs = fingerprint([args.policy] if source is not None else [])
-    state = resume_training_state(state_path, args, stateful, inputs, WHO)
+    state = resume_training_state(state_path, args, stateful, inputs, WHO, ("episodes", "episode_return"))
     start_step, curve = 0, {"steps": [], "returns": [], "actor_lr": []}
     run_name = f"{args.suite}__finetune_tdreg__task{task.index:02d}__{init}__{args.seed}__{time.time_ns()}"
     if state is not None:
@@ -559,8 +557,10 @@ def main(args: Args) -> dict:
     if start_step == 0:
         print(f"{WHO}: task {task.index} {task.params}, init {label_of(args, init)}: step 0 return {evaluate_now(0):.1f}")
 
-    obs, _ = envs.reset(seed=args.seed + start_step)
+    obs, _ = envs.reset(seed=args.seed)
     episode_return = 0.0
+    if state is not None:  # back into the episode it stopped in: a resumed run steps on as if never stopped
+        obs, episode_return = envs.replay(state["episodes"]), state["episode_return"]
     start_time = window_time = time.time()
     window_step = start_step
     for global_step in range(start_step, args.total_timesteps):
@@ -613,6 +613,8 @@ def main(args: Args) -> dict:
                 log_alpha=log_alpha.detach().clone(),
                 run_name=run_name,
                 curve=curve,
+                episodes=envs.episodes(),
+                episode_return=float(episode_return),
             )
         if step % args.log_every == 0 or step == args.total_timesteps:
             now = time.time()

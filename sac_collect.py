@@ -18,10 +18,8 @@ import multiprocessing
 import os
 import time
 from dataclasses import dataclass
-from functools import partial
 from typing import Literal
 
-import gymnasium as gym
 import metaworld.policies
 import numpy as np
 import torch
@@ -31,6 +29,7 @@ from torch.utils.tensorboard import SummaryWriter
 
 from common import (
     Actor,
+    ReplayableEnvs,
     actor_layout,
     check_args,
     check_output,
@@ -473,13 +472,17 @@ def gather(conns: list, hint: str) -> list:
 
 
 def environment_worker(conn, tasks: list) -> None:
-    """A process stepping a share of the training environments: one SyncVectorEnv with same-step autoreset."""
-    envs = gym.vector.SyncVectorEnv([partial(make_env, t) for t in tasks], autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
+    """A process stepping a share of the training environments (common.ReplayableEnvs)."""
+    envs = ReplayableEnvs(tasks)
     conn.send((envs.single_observation_space, envs.single_action_space))
     try:
         while (command := conn.recv()) is not None:
             if command[0] == "reset":
                 conn.send(envs.reset(seed=command[1])[0])
+            elif command[0] == "episodes":
+                conn.send(envs.episodes())
+            elif command[0] == "replay":
+                conn.send(envs.replay(command[1]))
             else:  # a step: what the trainer reads of it, the final observations of the episodes that ended included
                 obs, rewards, terminations, truncations, infos = envs.step(command[1])
                 conn.send((obs, rewards, terminations, truncations, infos.get("final_obs")))
@@ -490,7 +493,8 @@ def environment_worker(conn, tasks: list) -> None:
 
 class EnvironmentWorkers:
     """The K training environments stepped by `workers` processes (spawned), each a contiguous share of the tasks, all
-    at once: SyncVectorEnv's reset and step over all K, the same transitions (environment k is seeded seed + k)."""
+    at once: ReplayableEnvs' reset, step, episodes and replay over all K, the same transitions (environment k is seeded
+    seed + k)."""
 
     HINT = "--env-workers 0 steps the environments in this process"
 
@@ -502,6 +506,16 @@ class EnvironmentWorkers:
         for conn, share in zip(self.conns, self.shares):
             conn.send(("reset", [seed + k for k in share]))
         return np.concatenate(gather(self.conns, self.HINT)), {}
+
+    def episodes(self) -> list:
+        for conn in self.conns:
+            conn.send(("episodes",))
+        return [e for part in gather(self.conns, self.HINT) for e in part]
+
+    def replay(self, episodes: list) -> np.ndarray:
+        for conn, share in zip(self.conns, self.shares):
+            conn.send(("replay", [episodes[k] for k in share]))
+        return np.concatenate(gather(self.conns, self.HINT))
 
     def step(self, actions: np.ndarray):
         for conn, share in zip(self.conns, self.shares):
@@ -680,12 +694,7 @@ def main(args: Args) -> dict:
     # --- environments: one per task, stepped together; same-step autoreset keeps the final obs ---
     cores = len(os.sched_getaffinity(0))  # the cores this process may run on (a Slurm job's share, not the node's)
     workers = cores // 4 if args.env_workers < 0 else args.env_workers
-    if workers:
-        envs = EnvironmentWorkers(workers, tasks)
-    else:
-        envs = gym.vector.SyncVectorEnv(
-            [partial(make_env, t) for t in tasks], autoreset_mode=gym.vector.AutoresetMode.SAME_STEP
-        )
+    envs = EnvironmentWorkers(workers, tasks) if workers else ReplayableEnvs(tasks)
     obs_dim = envs.single_observation_space.shape[0]
     act_dim = envs.single_action_space.shape[0]
     action_low = envs.single_action_space.low.tolist()
@@ -733,7 +742,7 @@ def main(args: Args) -> dict:
     torch.manual_seed(args.seed)
     stateful = {**sac, "buffer": rb}
     inputs = fingerprint([args.init_from] if source is not None else [])
-    state = resume_training_state(state_path, args, stateful, inputs, WHO)
+    state = resume_training_state(state_path, args, stateful, inputs, WHO, ("episodes", "episode_return"))
     # kept[k]: task k's checkpoints so far, each {"step", "params", "episode_returns"} (+ MetaWorld's success and
     # behaviour pieces); steps_to_success[k]: step of the evaluation that first met --success-threshold (-1: not yet)
     start_step, kept, steps_to_success = 0, [[] for _ in tasks], [-1] * num_tasks
@@ -750,9 +759,10 @@ def main(args: Args) -> dict:
     ]
     writers[0].add_text("hyperparameters", "|param|value|\n|-|-|\n" + "\n".join(f"|{k}|{v}|" for k, v in vars(args).items()))
 
-    # A resumed run starts fresh episodes (MuJoCo state mid-episode is not saved); seeds differ per resume.
-    obs, _ = envs.reset(seed=args.seed + start_step)
+    obs, _ = envs.reset(seed=args.seed)
     episode_return = np.zeros(num_tasks)
+    if state is not None:  # back into the episodes it stopped in: a resumed run steps on as if never stopped
+        obs, episode_return = envs.replay(state["episodes"]), state["episode_return"].numpy()
     start_time = window_time = time.time()
     # the training speed: whole steps (acting, environments, update, evaluation, logging) once updates run, and where
     # this process spends them; the first WARM_UPDATES updates compile (--compile) and warm caches, so they are left out
@@ -831,6 +841,8 @@ def main(args: Args) -> dict:
                 run_name=run_name,
                 kept=kept,
                 steps_to_success=steps_to_success,
+                episodes=envs.episodes(),
+                episode_return=torch.from_numpy(episode_return),
             )
         if step % args.log_every == 0 or step == args.total_timesteps:
             now = time.time()

@@ -19,8 +19,9 @@
 #                   --condition-noise 0, 0.5 and 1 (--ema-decay 0.995, --bf16); pooled over the folds (folds.md)
 #   seen8           the paper's split with all 8 seen tasks at CN (the folds' pick): HypLatent and HypFormer, seeds 0, 1
 #   seen_count      the 8 unseen tasks from generators on 4, 6, 8 and 12 seen tasks (ids 0-3, 0-5, 0-7, and 16-19 too)
-# A collection that is stopped and resumed draws new episodes after each resume, so a rebuilt collection differs from
-# the first build of the same command; the records say which build each table comes from.
+# The records' builds were resumed across stops by a collector that started new episodes at each resume, so two builds
+# of one command differ; the records say which build each table comes from. The collector now steps back into the
+# episodes it stopped in, so a build resumed any number of times equals one uninterrupted run of its command.
 # Resumable: a finished command (its output exists) is skipped. PY=echo prints the commands; RUNS moves the data.
 {  # read whole before it runs: editing this file during a run cannot change the run
 set -euo pipefail

@@ -224,6 +224,35 @@ def test_training_state_resumes_only_with_the_same_arguments_and_inputs(tmp_path
         common.resume_training_state(path, A(), {"model": fresh}, common.fingerprint([str(data)]), "t")
     with pytest.raises(SystemExit, match=r"other inputs \(.*input.pt, .*other.pt changed\)"):
         common.resume_training_state(path, A(), {"model": fresh}, {str(tmp_path / "other.pt"): [1, 1]}, "t")
+    with pytest.raises(SystemExit, match=r"state.pt: 'training_state' artifact lacks fields \['episodes'\]"):
+        common.resume_training_state(path, A(), {"model": fresh}, inputs, "t", ("episodes",))  # a stage needs them back
+
+
+@pytest.mark.parametrize(
+    "suite, ids, before, after",
+    [("ant-dir", (1, 34), 350, 400), ("cheetah-vel", (0, 5), 250, 250), ("metaworld", (0, 1), 1300, 700)],
+)
+def test_replayed_episodes_step_on_exactly_as_the_originals(suite, ids, before, after, tmp_path):
+    """A resumed run's environments, rebuilt from episodes(), give the same transitions bit for bit: across Ant's early
+    terminations, the 200-step time limit and MetaWorld's goal cycle (the state is saved at `before`)."""
+    tasks = [get_task(suite, i) for i in ids]
+    envs, rng = common.ReplayableEnvs(tasks), np.random.default_rng(0)
+    obs = envs.reset(seed=5)[0]
+    space = envs.single_action_space
+    actions = rng.uniform(space.low, space.high, (before + after, len(ids), *space.shape)).astype(space.dtype)
+    ends = 0
+    for a in actions[:before]:
+        obs, _, terminated, truncated, _ = envs.step(a)
+        ends += (terminated | truncated).sum()
+    save_atomic({"kind": "test", "episodes": envs.episodes()}, str(tmp_path / "s.pt"))  # as a resume state holds them
+    episodes = load_artifact(str(tmp_path / "s.pt"), "test")["episodes"]
+    assert ends >= len(ids) and all(0 < len(e["actions"]) < before for e in episodes)  # saved mid-episode, not the first
+    again = common.ReplayableEnvs(tasks)
+    again.reset(seed=99)  # as a resumed run: reset with its seed, then stepped back
+    assert np.array_equal(again.replay(episodes), obs)
+    for a in actions[before:]:
+        for x, y in zip(envs.step(a)[:4], again.step(a)[:4]):
+            assert np.array_equal(x, y)
 
 
 def test_check_args_names_the_flag_and_the_range():

@@ -245,6 +245,10 @@ def test_script_resumes_after_a_kill_and_plots(chain, tmp_path):
     assert "resuming from gen.pt.state.pt" in again.stdout and "steps/s" in again.stdout
     gen = load_policies(str(tmp_path / "gen.pt"), "test")
     assert gen["curve"]["steps"].tolist() == list(range(0, 1201, 200)) and not (tmp_path / "gen.pt.state.pt").exists()
+    whole = subprocess.run([*cmd[:-1], "whole.pt"], cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert whole.returncode == 0, whole.stderr  # the same run never stopped: the same actor and curve, bit for bit
+    whole = load_policies(str(tmp_path / "whole.pt"), "test")
+    assert torch.equal(gen["params"], whole["params"]) and torch.equal(gen["curve"]["returns"], whole["curve"]["returns"])
 
     # synthetic curves on task 23 whose score is known: R_random = -400, R_scratch = -100, 90% line at -130
     runs = (str(tmp_path / "gen.pt"), fake_run(tmp_path, "s1.pt", 1, "scratch", [-400, -300, -100]),

@@ -203,6 +203,7 @@ def test_init_from_starts_every_task_from_one_policy_and_the_ramp_holds_the_acto
 
 
 def test_collect_kill_resume_and_artifact(tmp_path):
+    """Killed and started again, it resumes where it stopped, mid-episode, and writes what one uninterrupted run writes."""
     state = tmp_path / "data" / "cheetah-vel" / ".resume_0-30.pt"
     proc = subprocess.Popen(
         [sys.executable, os.path.join(ROOT, "sac_collect.py"), *TINY],
@@ -265,6 +266,18 @@ def test_collect_kill_resume_and_artifact(tmp_path):
         assert np.isclose(summary["return_first_half"], returns[:4].mean(), atol=1e-4)
         assert np.isclose(summary["return_second_half"], returns[4:].mean(), atol=1e-4)
     assert len(glob.glob(str(tmp_path / "runs" / "*" / "task_30" / "events.*"))) >= 1
+
+    # the same command never stopped: the same experts, bit for bit (its environments, RNG and replay continued)
+    (tmp_path / "whole").mkdir()
+    assert run_script("sac_collect.py", *TINY, cwd=tmp_path / "whole").returncode == 0
+    for index in (0, 30):
+        resumed, whole = (
+            load_policies(str(d / "data" / "cheetah-vel" / f"task_{index:02d}.pt"), "test")
+            for d in (tmp_path, tmp_path / "whole")
+        )
+        assert torch.equal(resumed["params"], whole["params"]) and torch.equal(
+            resumed["episode_returns"], whole["episode_returns"]
+        )
 
     # started again: finished tasks are skipped, files untouched
     before = os.path.getmtime(tmp_path / "data" / "cheetah-vel" / "task_00.pt")
