@@ -19,6 +19,9 @@
 #                   --condition-noise 0, 0.5 and 1 (--ema-decay 0.995, --bf16); pooled over the folds (folds.md)
 #   seen8           the paper's split with all 8 seen tasks at CN (the folds' pick): HypLatent and HypFormer, seeds 0, 1
 #   seen_count      the 8 unseen tasks from generators on 4, 6, 8 and 12 seen tasks (ids 0-3, 0-5, 0-7, and 16-19 too)
+#   collect_seed2   a second collection: collect's command at --seed 2 (other episodes, the same initialization),
+#                   into data_seed2/
+#   seen8_seed2     seen8 on the second collection at CN, generator seed 0: generator against retrieval on both
 # The records' builds were resumed across stops by a collector that started new episodes at each resume, so two builds
 # of one command differ; the records say which build each table comes from. The collector now steps back into the
 # episodes it stopped in, so a build resumed any number of times equals one uninterrupted run of its command.
@@ -29,7 +32,7 @@ cd "$(dirname "$0")/.."
 PY=${PY:-python}
 RUNS=${RUNS:-../genhyper-runs/metaworld}
 STAGES=${STAGES:-collect_first chain_first collect transfer validate_cn chain validate_more seeds eval_only latents \
-collect_more folds seen8 seen_count}
+collect_more folds seen8 seen_count collect_seed2 seen8_seed2}
 DOOR=${DOOR:-../genhyper-runs/door-open/long_1m/metaworld/task_01.pt}  # door-open's experts from its long SAC run
 CN=${CN:-0.5}  # --condition-noise of seen8 and seen_count: set from the folds' rule (the record); 0.5 until they ran
 once() { local out=$1; shift; [ -f "$out" ] || $PY "$@"; }
@@ -42,13 +45,13 @@ chain() {  # chain DATA DIR: autoencoder and embedding of a collection
     once "$2/ae.pt" ae_train.py --data "$1" --out "$2/ae.pt" --runs-dir "$RUNS/runs"
     once "$2/embed.pt" behavior_embed.py --data "$1" --out "$2/embed.pt" --runs-dir "$RUNS/runs"
 }
-link() {  # link DIR IDS...: DIR/metaworld/ holds links to the tasks' files (collect's, else data_more's; door-open: DOOR);
-    # a task no collection kept experts of is left out, said on stderr
-    local dir=$1 && shift
+link() {  # link DIR DATA IDS...: DIR/metaworld/ holds links to the tasks' files (DATA's, else data_more's; door-open:
+    # DOOR); a task no collection kept experts of is left out, said on stderr
+    local dir=$1 data=$2 && shift 2
     [ "$PY" = echo ] || mkdir -p "$dir/metaworld"
     for i in "$@"; do
         local f && f=$(printf "task_%02d.pt" "$i")
-        local src="$RUNS/data_successful/metaworld/$f"
+        local src="$data/metaworld/$f"
         [ -f "$src" ] || src="$RUNS/data_more/metaworld/$f"
         [ -f "$src" ] || [ "$i" != 1 ] || src=$DOOR
         [ -f "$src" ] || { echo "metaworld.sh: task $i has no experts in any collection; left out of $dir" >&2 && continue; }
@@ -147,7 +150,7 @@ for stage in $STAGES; do
         pooled=()
         for fold in "0 1" "2 3" "4 5" "6 7"; do
             dir="$RUNS/folds/fold_${fold// /-}" && rest=$(for i in $(seq 0 7); do [[ " $fold " == *" $i "* ]] || echo -n "$i "; done)
-            link "$dir" $(seq 0 15)
+            link "$dir" "$RUNS/data_successful" $(seq 0 15)
             once "$dir/ae.pt" ae_train.py --data "$dir/metaworld" --train-task-ids $rest --out "$dir/ae.pt" --runs-dir "$RUNS/runs"
             once "$dir/embed.pt" behavior_embed.py --data "$dir/metaworld" --seen-task-ids $rest --out "$dir/embed.pt" \
                 --runs-dir "$RUNS/runs"
@@ -165,18 +168,28 @@ for stage in $STAGES; do
             "$RUNS/folds/fold_0-1/hyplatent_bf16_cn0.pt" --out "$RUNS/folds/precision.md"
         ;;
     seen8)
-        link "$RUNS/seen8" $(seq 0 15)
+        link "$RUNS/seen8" "$RUNS/data_successful" $(seq 0 15)
         chain "$RUNS/seen8/metaworld" "$RUNS/seen8"
         for seed in 0 1; do
             hyplatent "$RUNS/seen8" "hyplatent_seed$seed" --condition-noise "$CN" --ema-decay 0.995 --seed "$seed" --bf16
             hypformer "$RUNS/seen8" "hyplatent_seed$seed" "hypformer_seed$seed" --seed "$seed"
         done
         ;;
+    collect_seed2)
+        $PY sac_collect.py --suite metaworld --task-ids $(seq 0 15) $SEEDED --total-timesteps 300000 --keep successful \
+            --state-every 10000 --seed 2 --out "$RUNS/data_seed2" --runs-dir "$RUNS/runs"
+        ;;
+    seen8_seed2)  # door-open: the same long run's experts as seen8's (the second collection keeps none either, if so)
+        link "$RUNS/seen8_seed2" "$RUNS/data_seed2" $(seq 0 15)
+        chain "$RUNS/seen8_seed2/metaworld" "$RUNS/seen8_seed2"
+        hyplatent "$RUNS/seen8_seed2" hyplatent_seed0 --condition-noise "$CN" --ema-decay 0.995 --seed 0 --bf16
+        hypformer "$RUNS/seen8_seed2" hyplatent_seed0 hypformer_seed0 --seed 0
+        ;;
     seen_count)  # 8 seen tasks: seen8's seed 0
         tables=()
         for seen in "0 1 2 3" "0 1 2 3 4 5" "0 1 2 3 4 5 6 7 16 17 18 19"; do
             dir="$RUNS/seen_count/seen$(wc -w <<<"$seen")"
-            link "$dir" $seen $(seq 8 15)
+            link "$dir" "$RUNS/data_successful" $seen $(seq 8 15)
             chain "$dir/metaworld" "$dir"
             hyplatent "$dir" hyplatent --condition-noise "$CN" --ema-decay 0.995 --bf16
             hypformer "$dir" hyplatent hypformer
