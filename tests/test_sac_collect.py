@@ -15,6 +15,7 @@ from conftest import ROOT, fake_policies, one_line_error, run_script
 
 from common import (
     Actor,
+    ReplayableEnvs,
     evaluate,
     flatten_params,
     get_task,
@@ -24,7 +25,7 @@ from common import (
     load_policies,
     save_atomic,
 )
-from sac_collect import Args, ReplayBuffer, SoftQNetwork, build_sac, main, sac_update
+from sac_collect import Args, EnvironmentWorkers, ReplayBuffer, SoftQNetwork, build_sac, main, sac_update
 
 # a tiny Cheetah-Vel config that still reaches updates (learning_starts < total), checkpoints and evaluation
 TINY = [
@@ -462,3 +463,26 @@ def test_environment_and_evaluation_workers_collect_the_same_experts(tmp_path, s
         seconds = result["report"]["seconds"]
         assert set(seconds) == {"environment", "update", "evaluation", "other"} and seconds["update"] > 0
         assert result["report"]["timed_steps"] == steps["total_timesteps"] - steps["learning_starts"] - 10
+
+
+def test_worker_processes_save_and_replay_the_episodes_of_one_process():
+    """A resume state's episodes mean the same with or without --env-workers (a plumbing flag a resume may change):
+    episodes saved by worker processes replay in this process, and this process's in workers, bit for bit."""
+    tasks = [get_task("cheetah-vel", i) for i in (0, 12, 30)]
+    here, there = ReplayableEnvs(tasks), EnvironmentWorkers(2, tasks)  # worker shares of 2 tasks and 1
+    space, rng = here.single_action_space, np.random.default_rng(0)
+    actions = rng.uniform(space.low, space.high, (330, 3, *space.shape)).astype(space.dtype)
+    there.reset(seed=5)
+    for a in actions[:230]:  # past the 200-step episode end
+        obs = there.step(a)[0]
+    here.reset(seed=1)
+    assert np.array_equal(here.replay(there.episodes()), obs)
+    for a in actions[230:]:
+        steps = here.step(a), there.step(a)
+        for x, y in zip(steps[0][:4], steps[1][:4]):
+            assert np.array_equal(x, y)
+    again = EnvironmentWorkers(2, tasks)
+    again.reset(seed=1)
+    assert np.array_equal(again.replay(here.episodes()), steps[0][0])
+    for envs in (here, there, again):
+        envs.close()
