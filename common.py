@@ -261,6 +261,7 @@ class EpisodeRecord(gym.Wrapper):
         return [e.unwrapped for e in self.env.goal_envs] if isinstance(self.env, GoalCycle) else [self.env.unwrapped]
 
     def reset(self, *, seed=None, options=None):
+        # _np_random: None until a seeded reset (gymnasium's np_random would seed one from the OS instead)
         rngs = [None if e._np_random is None else e._np_random.bit_generator.state for e in self._bases()]
         obs, info = self.env.reset(seed=seed, options=options)
         if isinstance(self.env, GoalCycle):  # the goal it cycled to
@@ -1051,7 +1052,10 @@ def resume_training_state(path: str, args, stateful: dict, inputs: dict, who: st
     none. `extra`: the fields of save_training_state's `extra` the stage needs back (a state without them is refused)."""
     if not os.path.exists(path):
         return None
-    state = load_artifact(path, "training_state", ("args", "inputs", "step", "rng", *stateful, *extra), who=who)
+    state = load_artifact(path, "training_state", ("args", "inputs", "step", "rng", *stateful), who=who)
+    missing = [k for k in extra if k not in state]
+    if missing:
+        raise SystemExit(f"{who}: {path}: resume state of an older version (no {', '.join(missing)}); delete it to start over")
     current = vars(args)
     # a flag added after the state was saved does not block it while the flag keeps its default
     defaults = {f.name: f.default for f in dataclasses.fields(args)} if dataclasses.is_dataclass(args) else {}
