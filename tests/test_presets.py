@@ -213,6 +213,9 @@ def test_ant_dir15_spreads_its_training_tasks_around_the_circle(tmp_path):
         assert suite.task_params(i)[0] == suite.task_params(suite.train_ids[gap.index(min(gap))])[0]
     assert all(a.total_timesteps == 500_000 and a.save_after == 400_500 and a.num_checkpoints == 200 for a in collects)
     assert collects[0].out == collects[1].out  # the test tasks' experts beside them: the own-expert column
+    tables = [a for m, a in commands if m == "expert_table"]  # each collection's returns: did its experts converge
+    assert [list(a.task_ids) for a in tables] == [train, test]
+    assert all(a.collections == (os.path.join(collects[0].out, "ant-dir"),) for a in tables)
     autoencoders = {a.out: a for m, a in commands if m == "ae_train"}
     hyplatents = [a for m, a in commands if m == "hyplatent_train"]
     validation = [a for a in hyplatents if a.test_task_ids and not a.eval_only]

@@ -11,6 +11,7 @@ import sys
 import time
 
 import compare_recipes
+import expert_table
 import numpy as np
 import plot_gait
 import plot_zeroshot
@@ -618,6 +619,31 @@ def test_gait_split_is_the_return_and_runs_the_stored_episodes(chain, tmp_path, 
         (("artifacts/hl_generated", "--out", "artifacts/hl_generated/task_07.pt"), ("--out", "inputs")),
     ]:
         one_line_error(run("tools/plot_gait.py", *bad, cwd=tmp, check=False), *fragments)
+
+
+def test_expert_table_reads_each_task_in_step_order(tmp_path, chain, run):
+    """expert_table.py: best, last and halves of a task's checkpoints in step order (not file order), one row per task
+    of the collection with the mean over them, Ant-Dir's goal in degrees; bad input fails in one line."""
+    data = fake_policies("ant-dir", 23, num=4, steps=torch.tensor([300, 100, 400, 200]))
+    data["returns"] = torch.tensor([30.0, 10.0, 5.0, 20.0])  # by step: 10, 20, 30, 5
+    r = expert_table.row(data)
+    assert (r["best"], r["last"], r["first"], r["second"], r["steps"]) == (30.0, 5.0, 15.0, 17.5, (100, 400))
+    assert expert_table.condition(data["task"]) == "51.8 deg"
+    tmp, _, _ = chain
+    proc = run("tools/expert_table.py", "data/cheetah-vel", "--task-ids", "4", "0", "--out", str(tmp_path / "t.md"), cwd=tmp)
+    table = (tmp_path / "t.md").read_text()
+    assert table == proc.stdout and table.index("| 4 | 0.375 |") < table.index("| 0 | 0.075 |")
+    best = [load_policies(str(tmp / "data" / "cheetah-vel" / f"task_{i:02d}.pt"), "test")["returns"].max() for i in (4, 0)]
+    assert f"| **mean of 2** | | | **{np.mean([float(b) for b in best]):.1f}** |" in table
+    torch.save(fake_policies("ant-dir", 6), tmp_path / "task_06.pt")
+    for bad, fragments in [
+        (("data/cheetah-vel", str(tmp_path / "task_06.pt")), ("task_06.pt: a task of ant-dir",)),
+        (("data/cheetah-vel", "--task-ids", "9"), ("--task-ids [9]", "not in the collections")),
+        (("artifacts/hl_generated/task_07.pt",), ("task_07.pt", "not a collection's task file")),
+        (("artifacts",), ("artifacts", "without task files")),
+        (("data/cheetah-vel", "--out", "data/cheetah-vel/task_00.pt"), ("--out", "inputs")),
+    ]:
+        one_line_error(run("tools/expert_table.py", *bad, cwd=tmp, check=False), *fragments)
 
 
 def test_ant_gait_is_the_direction_walked_against_the_goal(tmp_path, run):
