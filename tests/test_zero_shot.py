@@ -639,6 +639,7 @@ def test_expert_table_reads_each_task_in_step_order(tmp_path, chain, run):
     for bad, fragments in [
         (("data/cheetah-vel", str(tmp_path / "task_06.pt")), ("task_06.pt: a task of ant-dir",)),
         (("data/cheetah-vel", "--task-ids", "9"), ("--task-ids [9]", "not in the collections")),
+        (("data/cheetah-vel", "data/cheetah-vel/task_04.pt", "--task-ids", "4"), ("--task-ids 4: held twice",)),
         (("artifacts/hl_generated/task_07.pt",), ("task_07.pt", "not a collection's task file")),
         (("artifacts",), ("artifacts", "without task files")),
         (("data/cheetah-vel", "--out", "data/cheetah-vel/task_00.pt"), ("--out", "inputs")),

@@ -51,9 +51,14 @@ def validate(args: Args) -> list:
             raise SystemExit(
                 f"{WHO}: {path}: a task of {data['task']['suite']}, {files[0][0]} of {files[0][1]['task']['suite']}"
             )
-    by_index = {data["task"]["index"]: (path, data) for path, data in files}
     if not args.task_ids:
         return files
+    by_index = {}
+    for path, data in files:  # a task chosen by id must name one file (a collection and its stood_still/ both hold one)
+        i = data["task"]["index"]
+        if i in args.task_ids and i in by_index:
+            raise SystemExit(f"{WHO}: --task-ids {i}: held twice ({by_index[i][0]} and {path}); give one of them")
+        by_index[i] = (path, data)
     missing = [i for i in args.task_ids if i not in by_index]
     if missing:
         raise SystemExit(f"{WHO}: --task-ids {missing}: not in the collections given (they hold {sorted(by_index)})")
