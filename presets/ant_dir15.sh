@@ -4,9 +4,9 @@
 #   collect   SAC experts of the 15 training tasks (500k steps, 200 checkpoints from 400.5k on, as the paper keeps
 #             checkpoints from 500k on of a longer run); a training expert whose best checkpoint is below 400 (it
 #             stood still for the alive bonus) is collected once more at --seed 2, the first kept in stood_still/; the
-#             experts' returns (experts.md: best, last, halves) and gait (experts_gait.png); then the 5 test tasks
-#             into the same folder (test_experts.md): only the zero-shot table's "own expert" column reads those
-#             (ae_train.py never trains on a test task)
+#             experts' returns (experts.md: best, last, halves; stood_still.md: the replaced ones) and gait
+#             (experts_gait.png); then the 5 test tasks into the same folder (test_experts.md): only the zero-shot
+#             table's "own expert" column reads those (ae_train.py never trains on a test task)
 #   validate  4 of the 15 (VAL) held out from everything: the autoencoder and HypLatent train on the other 11, and each
 #             recipe of VARIANTS (the condition raw radians or (cos, sin), each with the defaults, with
 #             cheetah-vel-15's pick and with the pick plus its behaviour lever) is scored on VAL
@@ -67,6 +67,8 @@ for stage in $STAGES; do
             mv "$OUT/data/ant-dir/.$file" "$OUT/data/ant-dir/$file"
         done
         once "$OUT/experts.md" tools/expert_table.py "$OUT/data/ant-dir" --task-ids $TRAIN --out "$OUT/experts.md"
+        [ ! -d "$OUT/stood_still" ] || once "$OUT/stood_still.md" tools/expert_table.py "$OUT/stood_still" \
+            --out "$OUT/stood_still.md"  # the experts the retries replaced: what they had learned
         once "$OUT/experts_gait.png" tools/plot_gait.py --experts "$OUT/data/ant-dir" --episodes 2 \
             --out "$OUT/experts_gait.png"  # do the training experts walk their direction (and how fast along it)
         $PY sac_collect.py --suite ant-dir --task-ids $TEST $COLLECT --out "$OUT/data" --runs-dir "$OUT/runs" $EXTRA
