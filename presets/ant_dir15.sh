@@ -2,9 +2,10 @@
 # Preset: ant-dir-15 (docs/experiments/ant-dir.md), the paper's smallest Ant-Dir training set (Table I: 15 tasks).
 # STAGES picks what runs:
 #   collect   SAC experts of the 15 training tasks (500k steps, 200 checkpoints from 400.5k on, as the paper keeps
-#             checkpoints from 500k on of a longer run); a training expert whose best checkpoint is below 400 (it
-#             stood still for the alive bonus) is collected once more at --seed 2, the first kept in stood_still/; the
-#             experts' returns (experts.md: best, last, halves; stood_still.md: the replaced ones) and gait
+#             checkpoints from 500k on of a longer run; updates in bfloat16, the tasks split over PROCS processes of
+#             one thread each: 1.7x one process on two threads); a training expert whose best checkpoint is below 400
+#             (it stood still for the alive bonus) is collected once more at --seed 2, the first kept in stood_still/;
+#             the experts' returns (experts.md: best, last, halves; stood_still.md: the replaced ones) and gait
 #             (experts_gait.png); then the 5 test tasks into the same folder (test_experts.md): only the zero-shot
 #             table's "own expert" column reads those (ae_train.py never trains on a test task)
 #   validate  4 of the 15 (VAL) held out from everything: the autoencoder and HypLatent train on the other 11, and each
@@ -33,7 +34,8 @@ STAGES=${STAGES:-collect validate final finetune}
 TRAIN="49 1 45 28 27 7 20 16 32 15 34 43 38 10 8"  # goals 10.5, 24.4, 48.2, ..., 340.4 degrees: one per 24 degrees
 TEST="6 17 23 30 41"                              # Table I's test tasks (the suite's)
 VAL="45 20 34 10"                                  # 48, 143, 244, 311 degrees: one per quarter, none at the ends
-COLLECT="--total-timesteps 500000 --save-after 400500 --save-every 500 --num-checkpoints 200 --state-every 20000"
+COLLECT="--total-timesteps 500000 --save-after 400500 --save-every 500 --num-checkpoints 200 --state-every 20000 --bf16"
+PROCS=${PROCS:-2}  # collect: processes a collection's tasks are split over, one torch thread each (one per core)
 # name | HypLatent flags: the candidates of the validate stage (the first is the defaults)
 VARIANTS=${VARIANTS:-"raw|--condition raw
 cossin|--condition cossin
@@ -44,6 +46,16 @@ cossin-pick-behavior1|--condition cossin --lambda-recon 1e2 --ema-decay 0.995 --
 RECIPE=${RECIPE:-"--condition raw"}  # set from the validate stage's rule (the record); the defaults until it has run
 GEN=${GEN:-"--bf16"}  # every HypLatent's training: in bfloat16, 2.1x on one thread (docs/experiments/throughput.md)
 once() { local out=$1; shift; [ -f "$out" ] || $PY "$@"; }  # runs a stage command unless its output exists
+collect() {  # collect FOLDER SEED TASK...: sac_collect.py on the tasks, split over $PROCS processes side by side
+    local out=$1 seed=$2 pids=() i && shift 2
+    for ((i = 0; i < PROCS && i < $#; i++)); do
+        local part=("${@:1 + i * $# / PROCS:(i + 1) * $# / PROCS - i * $# / PROCS}")
+        OMP_NUM_THREADS=1 $PY sac_collect.py --suite ant-dir --task-ids "${part[@]}" $COLLECT --seed "$seed" --out "$out" \
+            --runs-dir "$OUT/runs" $EXTRA &
+        pids+=($!)
+    done
+    for i in "${pids[@]}"; do wait "$i"; done  # (wait PID: a failed process stops the preset, as set -e would)
+}
 stood_still() {  # training tasks whose expert never walked (no checkpoint at 400: it settled on the +1 alive bonus),
     [ "$PY" != echo ] && [ -d "$OUT/data/ant-dir" ] || return 0  # not collected again yet
     $PY - "$OUT" $TRAIN <<'EOF'
@@ -59,9 +71,10 @@ EOF
 for stage in $STAGES; do
     case $stage in
     collect)
-        $PY sac_collect.py --suite ant-dir --task-ids $TRAIN $COLLECT --out "$OUT/data" --runs-dir "$OUT/runs" $EXTRA
-        for t in $(stood_still); do  # collected once more at --seed 2; the expert that stood still is kept beside
-            $PY sac_collect.py --suite ant-dir --task-ids "$t" $COLLECT --seed 2 --out "$OUT/retry" --runs-dir "$OUT/runs" $EXTRA
+        collect "$OUT/data" 1 $TRAIN
+        retries=$(stood_still)
+        [ -z "$retries" ] || collect "$OUT/retry" 2 $retries  # collected once more at --seed 2
+        for t in $retries; do  # the retry replaces the expert that stood still, which is kept beside
             file=$(printf "task_%02d.pt" "$t") && mkdir -p "$OUT/stood_still"
             cp "$OUT/retry/ant-dir/$file" "$OUT/data/ant-dir/.$file" && mv "$OUT/data/ant-dir/$file" "$OUT/stood_still/"
             mv "$OUT/data/ant-dir/.$file" "$OUT/data/ant-dir/$file"
@@ -71,7 +84,7 @@ for stage in $STAGES; do
             --out "$OUT/stood_still.md"  # the experts the retries replaced: what they had learned
         once "$OUT/experts_gait.png" tools/plot_gait.py --experts "$OUT/data/ant-dir" --episodes 2 \
             --out "$OUT/experts_gait.png"  # do the training experts walk their direction (and how fast along it)
-        $PY sac_collect.py --suite ant-dir --task-ids $TEST $COLLECT --out "$OUT/data" --runs-dir "$OUT/runs" $EXTRA
+        collect "$OUT/data" 1 $TEST
         once "$OUT/test_experts.md" tools/expert_table.py "$OUT/data/ant-dir" --task-ids $TEST --out "$OUT/test_experts.md"
         ;;
     validate)

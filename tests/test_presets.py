@@ -205,16 +205,20 @@ def test_ant_dir15_spreads_its_training_tasks_around_the_circle(tmp_path):
     commands = preset_commands("ant_dir15.sh", str(tmp_path / "o"))
     suite = get_suite("ant-dir")
     collects = [a for m, a in commands if m == "sac_collect"]
-    train, test = ([int(i) for i in a.task_ids] for a in collects)
+    assert len(collects) == 4  # the training tasks, then the test tasks, each split over two processes side by side
+    ids = [[int(i) for i in a.task_ids] for a in collects]  # (which of the two prints first is not fixed)
+    train, test = sorted(ids[0] + ids[1], key=lambda i: suite.task_params(i)[0]), ids[2] + ids[3]
     assert len(train) == 15 and not set(train) & set(suite.test_ids) and sorted(test) == sorted(suite.test_ids)
     for n, i in enumerate(train):  # the training task nearest each of 0, 24, ..., 336 degrees
         target = 2 * math.pi * n / 15
         gap = [abs((suite.task_params(j)[0] - target + math.pi) % (2 * math.pi) - math.pi) for j in suite.train_ids]
         assert suite.task_params(i)[0] == suite.task_params(suite.train_ids[gap.index(min(gap))])[0]
-    assert all(a.total_timesteps == 500_000 and a.save_after == 400_500 and a.num_checkpoints == 200 for a in collects)
+    assert all(
+        a.total_timesteps == 500_000 and a.save_after == 400_500 and a.num_checkpoints == 200 and a.bf16 for a in collects
+    )
     assert collects[0].out == collects[1].out  # the test tasks' experts beside them: the own-expert column
     tables = [a for m, a in commands if m == "expert_table"]  # each collection's returns: did its experts converge
-    assert [list(a.task_ids) for a in tables] == [train, test]
+    assert [list(a.task_ids) for a in tables] == [train, sorted(test, key=suite.test_ids.index)]
     assert all(a.collections == (os.path.join(collects[0].out, "ant-dir"),) for a in tables)
     autoencoders = {a.out: a for m, a in commands if m == "ae_train"}
     hyplatents = [a for m, a in commands if m == "hyplatent_train"]
