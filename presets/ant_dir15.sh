@@ -35,7 +35,8 @@ TRAIN="49 1 45 28 27 7 20 16 32 15 34 43 38 10 8"  # goals 10.5, 24.4, 48.2, ...
 TEST="6 17 23 30 41"                              # Table I's test tasks (the suite's)
 VAL="45 20 34 10"                                  # 48, 143, 244, 311 degrees: one per quarter, none at the ends
 COLLECT="--total-timesteps 500000 --save-after 400500 --save-every 500 --num-checkpoints 200 --state-every 20000 --bf16"
-PROCS=${PROCS:-2}  # collect: processes a collection's tasks are split over, one torch thread each (one per core)
+PROCS=${PROCS:-2}  # commands run side by side, one torch thread each (one per core): a collection's tasks are split over
+# PROCS processes; validate's recipes and finetune's runs go PROCS at a time
 # name | HypLatent flags: the candidates of the validate stage (the first is the defaults)
 VARIANTS=${VARIANTS:-"raw|--condition raw
 cossin|--condition cossin
@@ -46,15 +47,21 @@ cossin-pick-behavior1|--condition cossin --lambda-recon 1e2 --ema-decay 0.995 --
 RECIPE=${RECIPE:-"--condition raw"}  # set from the validate stage's rule (the record); the defaults until it has run
 GEN=${GEN:-"--bf16"}  # every HypLatent's training: in bfloat16, 2.1x on one thread (docs/experiments/throughput.md)
 once() { local out=$1; shift; [ -f "$out" ] || $PY "$@"; }  # runs a stage command unless its output exists
-collect() {  # collect FOLDER SEED TASK...: sac_collect.py on the tasks, split over $PROCS processes side by side
-    local out=$1 seed=$2 pids=() i && shift 2
-    for ((i = 0; i < PROCS && i < $#; i++)); do
-        local part=("${@:1 + i * $# / PROCS:(i + 1) * $# / PROCS - i * $# / PROCS}")
-        OMP_NUM_THREADS=1 $PY sac_collect.py --suite ant-dir --task-ids "${part[@]}" $COLLECT --seed "$seed" --out "$out" \
-            --runs-dir "$OUT/runs" $EXTRA &
-        pids+=($!)
+lanes=()  # the stage's commands running side by side
+side_by_side() {  # side_by_side CMD...: CMD in the background on one torch thread, once fewer than PROCS others run
+    if ((${#lanes[@]} >= PROCS)); then wait "${lanes[0]}"; lanes=("${lanes[@]:1}"); fi
+    OMP_NUM_THREADS=1 "$@" </dev/null &
+    lanes+=($!)
+}
+all_done() { local p; for p in "${lanes[@]}"; do wait "$p"; done; lanes=(); }  # (wait PID: a failure stops the preset)
+collect() {  # collect FOLDER SEED TASK...: sac_collect.py on the tasks, split over PROCS processes
+    local out=$1 seed=$2 n i && shift 2 && n=$#
+    for ((i = 0; i < PROCS && i < n; i++)); do
+        local part=("${@:1 + i * n / PROCS:(i + 1) * n / PROCS - i * n / PROCS}")  # tasks i n / PROCS to (i + 1) n / PROCS
+        side_by_side $PY sac_collect.py --suite ant-dir --task-ids "${part[@]}" $COLLECT --seed "$seed" --out "$out" \
+            --runs-dir "$OUT/runs" $EXTRA
     done
-    for i in "${pids[@]}"; do wait "$i"; done  # (wait PID: a failed process stops the preset, as set -e would)
+    all_done
 }
 stood_still() {  # training tasks whose expert never walked (no checkpoint at 400: it settled on the +1 alive bonus),
     [ "$PY" != echo ] && [ -d "$OUT/data/ant-dir" ] || return 0  # not collected again yet
@@ -73,7 +80,7 @@ for stage in $STAGES; do
     collect)
         collect "$OUT/data" 1 $TRAIN
         retries=$(stood_still)
-        [ -z "$retries" ] || collect "$OUT/retry" 2 $retries  # collected once more at --seed 2
+        if [ -n "$retries" ]; then collect "$OUT/retry" 2 $retries; fi  # collected once more at --seed 2
         for t in $retries; do  # the retry replaces the expert that stood still, which is kept beside
             file=$(printf "task_%02d.pt" "$t") && mkdir -p "$OUT/stood_still"
             cp "$OUT/retry/ant-dir/$file" "$OUT/data/ant-dir/.$file" && mv "$OUT/data/ant-dir/$file" "$OUT/stood_still/"
@@ -92,15 +99,19 @@ for stage in $STAGES; do
         BETWEEN=$(for t in $(seq 0 49); do [[ " $TRAIN $TEST " == *" $t "* ]] || echo -n "$t "; done)  # the other 30
         once "$OUT/validate/ae.pt" ae_train.py --data "$OUT/data/ant-dir" --train-task-ids $FIT --out "$OUT/validate/ae.pt" \
             --runs-dir "$OUT/runs" $EXTRA
+        variant() {  # variant HYP FLAGS: a recipe's HypLatent, scored on VAL, then on the 30 between tasks
+            once "$1" hyplatent_train.py --ae "$OUT/validate/ae.pt" --out "$1" --test-task-ids $VAL $2 $GEN \
+                --runs-dir "$OUT/runs" $EXTRA
+            once "${1%.pt}_between.json" hyplatent_train.py --out "$1" --eval-only --test-task-ids $BETWEEN \
+                --table "${1%.pt}_between.json" $EXTRA
+        }
         tables=() betweens=()
         while IFS="|" read -r name flags; do
             hyp="$OUT/validate/hyplatent_$name.pt"
-            once "$hyp" hyplatent_train.py --ae "$OUT/validate/ae.pt" --out "$hyp" --test-task-ids $VAL $flags $GEN \
-                --runs-dir "$OUT/runs" $EXTRA
-            once "${hyp%.pt}_between.json" hyplatent_train.py --out "$hyp" --eval-only --test-task-ids $BETWEEN \
-                --table "${hyp%.pt}_between.json" $EXTRA
+            side_by_side variant "$hyp" "$flags"
             tables+=("${hyp%.pt}_zeroshot.json") betweens+=("${hyp%.pt}_between.json")
         done <<<"$VARIANTS"
+        all_done
         $PY tools/compare_recipes.py "${tables[@]}" --out "$OUT/validate/held_out.md"
         $PY tools/compare_recipes.py "${betweens[@]}" --out "$OUT/validate/between.md"
         ;;
@@ -118,13 +129,14 @@ for stage in $STAGES; do
         ;;
     finetune)
         for t in 30 41; do for s in 1 2 3; do
-            once "$OUT/finetune/task${t}_generated_seed$s.pt" finetune_tdreg.py --suite ant-dir --task-id "$t" \
+            side_by_side once "$OUT/finetune/task${t}_generated_seed$s.pt" finetune_tdreg.py --suite ant-dir --task-id "$t" \
                 --policy "$OUT/hyplatent_generated/task_$t.pt" --policy-index $((s - 1)) --seed "$s" \
                 --total-timesteps 100000 --out "$OUT/finetune/task${t}_generated_seed$s.pt" --runs-dir "$OUT/runs" $EXTRA
-            once "$OUT/finetune/task${t}_scratch_seed$s.pt" finetune_tdreg.py --suite ant-dir --task-id "$t" \
+            side_by_side once "$OUT/finetune/task${t}_scratch_seed$s.pt" finetune_tdreg.py --suite ant-dir --task-id "$t" \
                 --init scratch --lambda-td 0 --lr-ramp-steps 0 --seed "$s" --total-timesteps 200000 \
                 --out "$OUT/finetune/task${t}_scratch_seed$s.pt" --runs-dir "$OUT/runs" $EXTRA
         done; done
+        all_done
         once "$OUT/finetune.png" tools/plot_finetune.py "$OUT"/finetune/task*.pt --out "$OUT/finetune.png"
         ;;
     *) echo "STAGES: unknown stage '$stage', expected collect, validate, final or finetune" >&2 && exit 2 ;;

@@ -222,12 +222,14 @@ def test_ant_dir15_spreads_its_training_tasks_around_the_circle(tmp_path):
     assert all(a.collections == (os.path.join(collects[0].out, "ant-dir"),) for a in tables)
     autoencoders = {a.out: a for m, a in commands if m == "ae_train"}
     hyplatents = [a for m, a in commands if m == "hyplatent_train"]
-    validation = [a for a in hyplatents if a.test_task_ids and not a.eval_only]
-    assert sorted({a.condition for a in validation}) == ["cossin", "raw"] and validation[0].condition == "raw"
+    # validate's recipes and finetune's runs go two at a time, so they print in any order
+    validation = sorted((a for a in hyplatents if a.test_task_ids and not a.eval_only), key=lambda a: a.out)
+    assert sorted({a.condition for a in validation}) == ["cossin", "raw"]
+    assert [a.condition for a in validation if a.out.endswith("hyplatent_raw.pt")] == ["raw"]  # the defaults
     for a in validation:  # scored on training tasks that neither the autoencoder nor HypLatent saw
         held_out, fit = {int(i) for i in a.test_task_ids}, {int(i) for i in autoencoders[a.ae].train_task_ids}
         assert held_out <= set(train) and not held_out & fit and fit | held_out == set(train)
-    betweens = [a for a in hyplatents if a.eval_only and a.test_task_ids]
+    betweens = sorted((a for a in hyplatents if a.eval_only and a.test_task_ids), key=lambda a: a.out)
     assert [a.out for a in betweens] == [a.out for a in validation]
     assert all(not {int(i) for i in a.test_task_ids} & (set(train) | set(test)) for a in betweens)
     assert all(len(a.test_task_ids) == 30 for a in betweens)  # every other training task of the suite
@@ -237,7 +239,8 @@ def test_ant_dir15_spreads_its_training_tasks_around_the_circle(tmp_path):
     assert len(sweep[0].params) == 60 and float(sweep[0].params[-1]) < 2 * math.pi
     finetunes = [a for m, a in commands if m == "finetune_tdreg"]
     generated = [a for a in finetunes if a.init == "policy"]
-    assert sorted({a.task_id for a in finetunes}) == [30, 41] and [a.seed for a in generated] == [1, 2, 3] * 2
+    assert sorted({a.task_id for a in finetunes}) == [30, 41] and sorted(a.seed for a in generated) == [1, 1, 2, 2, 3, 3]
+    assert all(a.policy_index == a.seed - 1 for a in generated)
     assert all(a.total_timesteps == 100_000 for a in generated) and all(
         a.policy.startswith(final[0].out[:-3]) for a in generated
     )
