@@ -12,11 +12,11 @@
 #             recipe of VARIANTS (the condition raw radians or (cos, sin), each with the defaults, with
 #             cheetah-vel-15's pick and with the pick plus its behaviour lever) is scored on VAL
 #             (validate/held_out.md) and on the suite's other training tasks, between the 15 as the test tasks are
-#             (validate/between.md). Rule, fixed before the run: the recipe with
-#             the highest generated mean on the between tasks, if its interval lies wholly above the defaults' (raw
-#             radians, the paper's condition); otherwise the defaults
-#   final     RECIPE on all 15, scored on the 5 test tasks; the sweep over 60 directions (zeroshot_sweep.png) and the
-#             gait, the direction walked against the goal's (gait.png)
+#             (validate/between.md). Rule, fixed before the run: the recipe with the highest generated mean on the
+#             between tasks, if its interval lies wholly above the defaults' (raw radians, the paper's condition);
+#             otherwise the defaults (tools/compare_recipes.py --pick-against applies it: between.md's last line)
+#   final     the validate stage's pick (or RECIPE) on all 15, scored on the 5 test tasks; the sweep over 60 directions
+#             (zeroshot_sweep.png) and the gait, the direction walked against the goal's (gait.png)
 #   finetune  from the generated policy (policy k = seed - 1 of its file) of test tasks 30 and 41, the two farthest from
 #             a training task (8.3 and 6.3 degrees), seeds 1-3, 100k steps, fine-tuning's defaults; scratch SAC on the
 #             same tasks and seeds for 200k steps; the curves (finetune.png)
@@ -44,7 +44,7 @@ raw-pick|--condition raw --lambda-recon 1e2 --ema-decay 0.995
 cossin-pick|--condition cossin --lambda-recon 1e2 --ema-decay 0.995
 raw-pick-behavior1|--condition raw --lambda-recon 1e2 --ema-decay 0.995 --lambda-behavior 1
 cossin-pick-behavior1|--condition cossin --lambda-recon 1e2 --ema-decay 0.995 --lambda-behavior 1"}
-RECIPE=${RECIPE:-"--condition raw"}  # set from the validate stage's rule (the record); the defaults until it has run
+RECIPE=${RECIPE:-}  # final's HypLatent flags; empty: the validate stage's pick by its rule (validate/between.md)
 GEN=${GEN:-"--bf16"}  # every HypLatent's training: in bfloat16, 2.1x on one thread (docs/experiments/throughput.md)
 once() { local out=$1; shift; [ -f "$out" ] || $PY "$@"; }  # runs a stage command unless its output exists
 lanes=()  # the stage's commands running side by side
@@ -113,9 +113,15 @@ for stage in $STAGES; do
         done <<<"$VARIANTS"
         all_done
         $PY tools/compare_recipes.py "${tables[@]}" --out "$OUT/validate/held_out.md"
-        $PY tools/compare_recipes.py "${betweens[@]}" --out "$OUT/validate/between.md"
+        $PY tools/compare_recipes.py "${betweens[@]}" --pick-against "${VARIANTS%%|*}" --out "$OUT/validate/between.md"
         ;;
     final)
+        if [ -z "$RECIPE" ]; then  # the rule's pick, the last line of between.md ("pick: NAME (rule: ...)")
+            pick=$(sed -n 's/^pick: \([^ ]*\) .*/\1/p' "$OUT/validate/between.md" 2>/dev/null || true)
+            [ -n "$pick" ] || [ "$PY" != echo ] || pick=${VARIANTS%%|*}  # a dry run prints the defaults' commands
+            [ -n "$pick" ] || { echo "final: $OUT/validate/between.md: no pick; run validate or set RECIPE" >&2 && exit 2; }
+            RECIPE=$(grep "^$pick|" <<<"$VARIANTS" | cut -d "|" -f 2)
+        fi
         once "$OUT/ae.pt" ae_train.py --data "$OUT/data/ant-dir" --train-task-ids $TRAIN --out "$OUT/ae.pt" \
             --runs-dir "$OUT/runs" $EXTRA
         once "$OUT/hyplatent.pt" hyplatent_train.py --ae "$OUT/ae.pt" --out "$OUT/hyplatent.pt" $RECIPE $GEN \

@@ -233,6 +233,8 @@ def test_ant_dir15_spreads_its_training_tasks_around_the_circle(tmp_path):
     assert [a.out for a in betweens] == [a.out for a in validation]
     assert all(not {int(i) for i in a.test_task_ids} & (set(train) | set(test)) for a in betweens)
     assert all(len(a.test_task_ids) == 30 for a in betweens)  # every other training task of the suite
+    compares = [a for m, a in commands if m == "compare_recipes"]  # the rule picks on the between tasks, against raw
+    assert [a.pick_against for a in compares] == ["", "raw"] and set(compares[1].tables) == {a.table for a in betweens}
     final = [a for a in hyplatents if not a.test_task_ids and not a.eval_only]
     assert [[int(i) for i in autoencoders[a.ae].train_task_ids] for a in final] == [train]
     sweep = [a for a in hyplatents if a.eval_only and a.params]

@@ -675,8 +675,8 @@ def test_recipes_compare_on_the_same_targets(chain, tmp_path):
     tmp, _, _ = chain
     real = json.loads((tmp / "artifacts" / "hl_zeroshot.json").read_text())
     ahead = {**real, "overall": {**real["overall"], "generated": real["overall"]["nearest expert"] + 50.0}}
-    near = real["overall_ci"]["nearest expert"]
-    ahead["overall_ci"] = {**real["overall_ci"], "generated": [near[1] + 1.0, near[1] + 99.0]}
+    low = max(real["overall_ci"]["nearest expert"][1], real["overall_ci"]["generated"][1]) + 1.0  # above both
+    ahead["overall_ci"] = {**real["overall_ci"], "generated": [low, low + 98.0]}
     ahead["distinguishable"] = True  # as hyplatent_train.py would write it for intervals apart
     paths = [str(tmp_path / "hyplatent_default_zeroshot.json"), str(tmp_path / "hyplatent_wide_near.json")]
     for path, table in zip(paths, (real, ahead)):
@@ -688,6 +688,17 @@ def test_recipes_compare_on_the_same_targets(chain, tmp_path):
     gap = real["overall"]["generated"] - real["overall"]["nearest expert"]
     assert f"| {gap:+.1f} |" in rows["default"]
     assert (tmp_path / "cmp" / "held_out.md").read_text() == markdown + "\n"
+    # the preset's rule: the best generated mean if its interval lies wholly above the defaults', else the defaults
+    picked = compare_recipes.main(compare_recipes.Args(tables=tuple(paths), pick_against="default"))
+    assert picked.startswith(markdown) and picked.splitlines()[-1].startswith(
+        "pick: wide (rule: the highest generated mean, wide,"
+    )
+    touching = {**ahead, "overall_ci": {**ahead["overall_ci"], "generated": [real["overall_ci"]["generated"][1], low + 98]}}
+    (tmp_path / "hyplatent_touching_zeroshot.json").write_text(json.dumps(touching))  # its mean is higher, not its interval
+    picked = compare_recipes.main(
+        compare_recipes.Args(tables=(paths[0], str(tmp_path / "hyplatent_touching_zeroshot.json")), pick_against="default")
+    )
+    assert picked.splitlines()[-1].startswith("pick: default (rule: the highest generated mean, touching,")
     unknown = {**real, "overall": {**real["overall"], "generated": None}}  # a non-finite mean, as the writers store it
     unknown["overall_ci"] = {**real["overall_ci"], "generated": None}
     (tmp_path / "hyplatent_unknown_zeroshot.json").write_text(json.dumps(unknown))
@@ -704,6 +715,10 @@ def test_recipes_compare_on_the_same_targets(chain, tmp_path):
     ]:
         with pytest.raises(SystemExit, match=message):
             compare_recipes.main(compare_recipes.Args(tables=tables))
+    with pytest.raises(
+        SystemExit, match=r"--pick-against raw: expected one of the tables' recipes, each once: \['default', 'wide'\]"
+    ):
+        compare_recipes.main(compare_recipes.Args(tables=tuple(paths), pick_against="raw"))
 
 
 def test_bootstrap_interval_is_stratified_and_covers_the_mean():

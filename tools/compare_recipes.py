@@ -1,7 +1,8 @@
 # GenHyper recipe comparison: one row per zero-shot table (one HypLatent recipe each), the overall means with their
 # bootstrap intervals, generated minus nearest expert, and whether the two are distinguishable. This is how
-# presets/cheetah_vel15.sh picks a recipe on held-out training tasks. Reads: zero-shot JSON files that
-# hyplatent_train.py writes. Writes: a markdown table (printed, and to --out when given).
+# presets/cheetah_vel15.sh picks a recipe on held-out training tasks; with --pick-against the table ends with a
+# preset's rule and its pick (presets/ant_dir15.sh reads it). Reads: zero-shot JSON files that hyplatent_train.py
+# writes. Writes: a markdown table (printed, and to --out when given).
 #   python tools/compare_recipes.py validate/hyplatent_default_zeroshot.json validate/hyplatent_recon-latent_zeroshot.json
 import os
 import sys
@@ -22,6 +23,9 @@ class Args:
     """zero-shot JSON files from hyplatent_train.py, all scored on the same targets"""
     out: str = ""
     """also write the markdown table here (empty: print only)"""
+    pick_against: str = ""
+    """a recipe of the tables (the defaults): add the line "pick: NAME", the recipe with the highest generated mean if
+    its interval lies wholly above this one's, otherwise this one (empty: no pick)"""
 
 
 def validate(args: Args) -> list:
@@ -43,6 +47,9 @@ def validate(args: Args) -> list:
         tables.append(table)
     if not tables:
         raise SystemExit(f"{WHO}: tables: expected at least one zero-shot JSON file")
+    names = [recipe_name(path) for path in args.tables]
+    if args.pick_against and (names.count(args.pick_against) != 1 or len(set(names)) != len(names)):
+        raise SystemExit(f"{WHO}: --pick-against {args.pick_against}: expected one of the tables' recipes, each once: {names}")
     return tables
 
 
@@ -64,6 +71,22 @@ def interval(ci) -> str:
     return "[no interval]" if not ci or None in ci else f"[{ci[0]:.1f}, {ci[1]:.1f}]"
 
 
+def pick(args: Args, tables: list) -> str:
+    """The rule, fixed before a preset's validation runs: the recipe with the highest generated mean, if its interval
+    lies wholly above the defaults' (--pick-against); otherwise the defaults. A recipe with no mean or no interval
+    is never picked over them."""
+    names = [recipe_name(path) for path in args.tables]
+    means = {name: t["overall"]["generated"] for name, t in zip(names, tables)}
+    best = max((name for name in names if means[name] is not None), key=means.get, default=args.pick_against)
+    ci, base = (tables[names.index(name)]["overall_ci"]["generated"] for name in (best, args.pick_against))
+    above = best != args.pick_against and ci and None not in ci and base and None not in base and ci[0] > base[1]
+    chosen = best if above else args.pick_against
+    return (
+        f"pick: {chosen} (rule: the highest generated mean, {best}, if its interval lies wholly above "
+        f"{args.pick_against}'s; otherwise {args.pick_against})"
+    )
+
+
 def main(args: Args) -> str:
     tables = validate(args)
     columns = [c for c in COLUMNS if all(c in t["overall"] for t in tables)]
@@ -78,6 +101,8 @@ def main(args: Args) -> str:
         gap = "n/a" if None in (generated, nearest) else f"{generated - nearest:+.1f}"
         apart = "yes" if t["distinguishable"] else "no"  # hyplatent_train's verdict: the two intervals do not overlap
         lines.append(f"| {recipe_name(path)} | " + " | ".join(cells) + f" | {gap} | {apart} |")
+    if args.pick_against:
+        lines += ["", pick(args, tables)]
     markdown = "\n".join(lines)
     print(markdown)
     if args.out:
