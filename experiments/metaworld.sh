@@ -34,7 +34,7 @@ RUNS=${RUNS:-../genhyper-runs/metaworld}
 STAGES=${STAGES:-collect_first chain_first collect transfer validate_cn chain validate_more seeds eval_only latents \
 collect_more folds seen8 seen_count collect_seed2 seen8_seed2}
 DOOR=${DOOR:-../genhyper-runs/door-open/long_1m/metaworld/task_01.pt}  # door-open's experts from its long SAC run
-CN=${CN:-0.5}  # --condition-noise of seen8 and seen_count: set from the folds' rule (the record); 0.5 until they ran
+CN=${CN:-}  # --condition-noise of seen8, seen_count and seen8_seed2; empty: the folds' pick by their rule (folds.md)
 once() { local out=$1; shift; [ -f "$out" ] || $PY "$@"; }
 SEEDED="--scripted-steps 10000 --save-after 4000 --save-every 2000 --num-checkpoints 20"
 A="$RUNS/chain"     # the chain on data_successful/
@@ -57,6 +57,14 @@ link() {  # link DIR DATA IDS...: DIR/metaworld/ holds links to the tasks' files
         [ -f "$src" ] || { echo "metaworld.sh: task $i has no experts in any collection; left out of $dir" >&2 && continue; }
         [ "$PY" = echo ] || ln -sfn "$(realpath "$src")" "$dir/metaworld/$f"
     done
+}
+folds_pick() {  # CN, else the folds' pick: folds.md's last line "pick: hyplatent_bf16_cn0.5.pt" gives 0.5
+    local pick
+    [ -z "$CN" ] || { echo "$CN" && return; }
+    pick=$(sed -n 's/^pick: hyplatent_bf16_cn\(.*\)\.pt$/\1/p' "$RUNS/folds/folds.md" 2>/dev/null || true)
+    [ -n "$pick" ] || [ "$PY" != echo ] || pick=0.5  # a dry run prints the commands at 0.5
+    [ -n "$pick" ] || { echo "metaworld.sh: $RUNS/folds/folds.md: no pick; run the folds stage or set CN" >&2 && return 2; }
+    echo "$pick"
 }
 hyplatent() {  # hyplatent DIR NAME FLAGS...: a behaviour-conditioned HypLatent and its MTRL table
     local dir=$1 name=$2 && shift 2
@@ -168,6 +176,7 @@ for stage in $STAGES; do
             "$RUNS/folds/fold_0-1/hyplatent_bf16_cn0.pt" --out "$RUNS/folds/precision.md"
         ;;
     seen8)
+        CN=$(folds_pick)
         link "$RUNS/seen8" "$RUNS/data_successful" $(seq 0 15)
         chain "$RUNS/seen8/metaworld" "$RUNS/seen8"
         for seed in 0 1; do
@@ -180,12 +189,14 @@ for stage in $STAGES; do
             --state-every 10000 --seed 2 --out "$RUNS/data_seed2" --runs-dir "$RUNS/runs"
         ;;
     seen8_seed2)  # door-open: the same long run's experts as seen8's (the second collection keeps none either, if so)
+        CN=$(folds_pick)
         link "$RUNS/seen8_seed2" "$RUNS/data_seed2" $(seq 0 15)
         chain "$RUNS/seen8_seed2/metaworld" "$RUNS/seen8_seed2"
         hyplatent "$RUNS/seen8_seed2" hyplatent_seed0 --condition-noise "$CN" --ema-decay 0.995 --seed 0 --bf16
         hypformer "$RUNS/seen8_seed2" hyplatent_seed0 hypformer_seed0 --seed 0
         ;;
     seen_count)  # 8 seen tasks: seen8's seed 0
+        CN=$(folds_pick)
         tables=()
         for seen in "0 1 2 3" "0 1 2 3 4 5" "0 1 2 3 4 5 6 7 16 17 18 19"; do
             dir="$RUNS/seen_count/seen$(wc -w <<<"$seen")"
