@@ -64,13 +64,13 @@ collect() {  # collect FOLDER SEED TASK...: sac_collect.py on the tasks, split o
     all_done
 }
 stood_still() {  # training tasks whose expert never walked (no checkpoint at 400: it settled on the +1 alive bonus),
-    [ "$PY" != echo ] && [ -d "$OUT/data/ant-dir" ] || return 0  # not collected again yet
+    [ "$PY" != echo ] && [ -d "$OUT/data/ant-dir" ] || return 0  # not replaced yet (the same set until all are)
     $PY - "$OUT" $TRAIN <<'EOF'
 import os, sys, torch
 out = sys.argv[1]
 for i in sys.argv[2:]:
-    data, retry = (f"{out}/{folder}/ant-dir/task_{int(i):02d}.pt" for folder in ("data", "retry"))
-    if os.path.exists(data) and not os.path.exists(retry) and torch.load(data, weights_only=True)["returns"].max() < 400:
+    data, replaced = f"{out}/data/ant-dir/task_{int(i):02d}.pt", f"{out}/stood_still/task_{int(i):02d}.pt"
+    if os.path.exists(data) and not os.path.exists(replaced) and torch.load(data, weights_only=True)["returns"].max() < 400:
         print(i)
 EOF
 }
