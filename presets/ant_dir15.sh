@@ -120,7 +120,8 @@ for stage in $STAGES; do
             pick=$(sed -n 's/^pick: \([^ ]*\) .*/\1/p' "$OUT/validate/between.md" 2>/dev/null || true)
             [ -n "$pick" ] || [ "$PY" != echo ] || pick=${VARIANTS%%|*}  # a dry run prints the defaults' commands
             [ -n "$pick" ] || { echo "final: $OUT/validate/between.md: no pick; run validate or set RECIPE" >&2 && exit 2; }
-            RECIPE=$(grep "^$pick|" <<<"$VARIANTS" | cut -d "|" -f 2)
+            RECIPE=$(grep "^$pick|" <<<"$VARIANTS" | cut -d "|" -f 2 || true)
+            [ -n "$RECIPE" ] || { echo "final: $OUT/validate/between.md picks '$pick', which VARIANTS does not name" >&2 && exit 2; }
         fi
         once "$OUT/ae.pt" ae_train.py --data "$OUT/data/ant-dir" --train-task-ids $TRAIN --out "$OUT/ae.pt" \
             --runs-dir "$OUT/runs" $EXTRA

@@ -247,3 +247,29 @@ def test_ant_dir15_spreads_its_training_tasks_around_the_circle(tmp_path):
         a.policy.startswith(final[0].out[:-3]) for a in generated
     )
     assert all(a.total_timesteps == 200_000 for a in finetunes if a.init == "scratch")
+
+
+@pytest.mark.parametrize(
+    "last_line, expected",
+    [
+        ("pick: cossin (rule: its interval lies wholly above raw's)", "--condition cossin"),
+        ("", "final: {out}/validate/between.md: no pick; run validate or set RECIPE"),
+        ("pick: gone (rule: ...)", "final: {out}/validate/between.md picks 'gone', which VARIANTS does not name"),
+    ],
+)
+def test_ant_dir15_final_trains_the_validate_stages_pick_or_refuses(tmp_path, last_line, expected):
+    out = str(tmp_path / "o")
+    if last_line:
+        os.makedirs(os.path.join(out, "validate"))
+        with open(os.path.join(out, "validate", "between.md"), "w") as f:
+            f.write(f"| recipe | mean |\n\n{last_line}\n")
+    picked = expected.startswith("--")  # PY=echo prints the commands; PY=false: a refusal must come before any command
+    done = subprocess.run(
+        ["bash", os.path.join(ROOT, "presets", "ant_dir15.sh")],
+        env={**os.environ, "PY": "echo" if picked else "false", "OUT": out, "STAGES": "final"}, capture_output=True,
+        text=True,
+    )  # fmt: skip
+    if picked:
+        assert done.returncode == 0 and expected in [line for line in done.stdout.splitlines() if "hyplatent.pt " in line][0]
+    else:
+        assert done.returncode == 2 and done.stderr.strip() == expected.format(out=out)
