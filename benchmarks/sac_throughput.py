@@ -9,10 +9,14 @@
 #   - the defaults with --bf16: the update's hidden layers multiply in bfloat16 (on by default here; --no-bf16 skips it)
 #   - with --compile: the defaults with the update through torch.compile, and on a CUDA device with --cudagraphs too
 #   - with --alone: one task (K = 1) with the defaults: one task at a time costs K x its time
+#   - with --processes P: the defaults with --bf16, the K tasks split over P processes side by side, one torch thread
+#     each (as presets/ant_dir15.sh collects): their task-steps/s summed, their seconds pooled
 # and the update's FLOP rate against this machine's dense matmul. Ratios within one run compare; absolute
 # numbers move with the machine's load.
 #   python benchmarks/sac_throughput.py                                  # 3 suites, K = 16, hidden 128
 #   python benchmarks/sac_throughput.py --suites cheetah-vel --hiddens 128 64 --compile --alone
+#   python benchmarks/sac_throughput.py --suites ant-dir --num-tasks 15 --processes 2   # ant_dir15.sh's split
+import multiprocessing
 import os
 import sys
 import tempfile
@@ -52,6 +56,9 @@ class Args:
     """also measure the new path with sac_collect.py --compile (and --cudagraphs on a CUDA device)"""
     alone: bool = False
     """also measure one task alone, for the gain of batching K tasks in one process"""
+    processes: int = 0
+    """also measure the defaults with --bf16, the tasks split over this many processes side by side with one torch
+    thread each (0: skip)"""
 
 
 def matmul_gflops(n: int, seconds: float = 2.0) -> float:
@@ -106,10 +113,41 @@ def measure(args: Args, suite: str, hidden: int, task_ids: tuple, folder: str, *
     return sac_collect.main(run)["report"]
 
 
+def one_thread(queue, *measured, **flags):
+    """A process of the split path: measure() on one torch thread, its evaluation workers too (OMP_NUM_THREADS=1)."""
+    os.environ["OMP_NUM_THREADS"] = "1"
+    torch.set_num_threads(1)
+    queue.put(measure(*measured, **flags))
+
+
+def measure_split(args: Args, suite: str, hidden: int, task_ids: tuple, folder: str, processes: int) -> dict:
+    """measure() of the defaults with --bf16 in `processes` processes at once, each a share of task_ids; their reports
+    pooled: update_sps per task of the whole (their task-steps/s summed, over K), seconds the processes' mean."""
+    n, spawn = len(task_ids), multiprocessing.get_context("spawn")
+    parts = [task_ids[i * n // processes : (i + 1) * n // processes] for i in range(processes)]
+    queue = spawn.Queue()
+    runs = [
+        spawn.Process(target=one_thread, args=(queue, args, suite, hidden, part, os.path.join(folder, str(i))),
+                      kwargs={"bf16": True})
+        for i, part in enumerate(parts)
+    ]  # fmt: skip
+    for run in runs:
+        run.start()
+    reports = [queue.get() for _ in runs]  # (before join: a process exits once its report left the queue)
+    for run in runs:
+        run.join()
+    # they run at once: a second of theirs is a second of each, so the pooled seconds are their mean
+    seconds = {k: sum(r["seconds"][k] for r in reports) / processes for k in reports[0]["seconds"]}
+    task_steps_per_s = sum(r["update_sps"] * len(r["tasks"]) for r in reports)  # each part's steps/s x its tasks
+    return {"seconds": seconds, "timed_steps": reports[0]["timed_steps"], "update_sps": task_steps_per_s / n}
+
+
 def main(args: Args) -> list:
     for suite in args.suites:
         if not 1 <= args.num_tasks <= get_suite(suite).num_tasks:
             raise SystemExit(f"sac_throughput: --num-tasks {args.num_tasks}: expected 1..{get_suite(suite).num_tasks}")
+    if not 0 <= args.processes <= args.num_tasks:
+        raise SystemExit(f"sac_throughput: --processes {args.processes}: expected 0..{args.num_tasks} (--num-tasks)")
     gflops = matmul_gflops(args.matmul_size)
     cores = len(os.sched_getaffinity(0))  # as sac_collect.py counts them
     paths = {
@@ -124,6 +162,8 @@ def main(args: Args) -> list:
         paths["the defaults, --compile"] = {"compile": True}
         if torch.cuda.is_available():
             paths["the defaults, --compile --cudagraphs"] = {"compile": True, "cudagraphs": True}
+    if args.processes:
+        paths[f"the defaults, --bf16, {args.processes} one-thread processes"] = {"processes": args.processes}
     rows = []
     for suite in args.suites:
         probe = make_env(get_task(suite, 0))
@@ -135,7 +175,10 @@ def main(args: Args) -> list:
                 runs["one task alone"] = ((0,), {})
             for name, (task_ids, flags) in runs.items():
                 with tempfile.TemporaryDirectory() as tmp:
-                    report = measure(args, suite, hidden, task_ids, tmp, **flags)
+                    if "processes" in flags:
+                        report = measure_split(args, suite, hidden, task_ids, tmp, flags["processes"])
+                    else:
+                        report = measure(args, suite, hidden, task_ids, tmp, **flags)
                 seconds = report["seconds"]
                 update_gflops = report["timed_steps"] * len(task_ids) * update_flops(obs_dim, act_dim, hidden, args.batch_size)
                 rows.append(
