@@ -688,8 +688,12 @@ def test_recipes_compare_on_the_same_targets(chain, tmp_path):
     gap = real["overall"]["generated"] - real["overall"]["nearest expert"]
     assert f"| {gap:+.1f} |" in rows["default"]
     assert (tmp_path / "cmp" / "held_out.md").read_text() == markdown + "\n"
-    # the preset's rule: the best generated mean if its interval lies wholly above the defaults', else the defaults
-    picked = compare_recipes.main(compare_recipes.Args(tables=tuple(paths), pick_against="default"))
+    # the preset's rule: the best generated mean if its interval lies wholly above the defaults', else the defaults,
+    # on the tables it names as ant_dir15.sh's validate stage does (hyplatent_<recipe>_between.json)
+    betweens = [str(tmp_path / f"hyplatent_{name}_between.json") for name in ("default", "wide")]
+    for path, table in zip(betweens, (real, ahead)):
+        open(path, "w").write(json.dumps(table))
+    picked = compare_recipes.main(compare_recipes.Args(tables=tuple(betweens), pick_against="default"))
     assert picked.startswith(markdown) and picked.splitlines()[-1].startswith(
         "pick: wide (rule: the highest generated mean, wide,"
     )

@@ -54,9 +54,9 @@ def validate(args: Args) -> list:
 
 
 def recipe_name(path: str) -> str:
-    """validate/hyplatent_recon-latent_zeroshot.json (or _zeroshot_params.json, _near.json) -> recon-latent"""
+    """validate/hyplatent_recon-latent_zeroshot.json (or _zeroshot_params, _near, _between, _fit.json) -> recon-latent"""
     stem = os.path.basename(path).removesuffix(".json")
-    for suffix in ("_zeroshot_params", "_zeroshot", "_near"):  # the preset's three tables of one recipe
+    for suffix in ("_zeroshot_params", "_zeroshot", "_near", "_between", "_fit"):  # the scripts' tables of one recipe
         stem = stem.removesuffix(suffix)
     return stem.removeprefix("hyplatent_")
 
