@@ -22,6 +22,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
+from queue import Empty
 
 import torch
 import tyro
@@ -133,7 +134,13 @@ def measure_split(args: Args, suite: str, hidden: int, task_ids: tuple, folder: 
     ]  # fmt: skip
     for run in runs:
         run.start()
-    reports = [queue.get() for _ in runs]  # (before join: a process exits once its report left the queue)
+    reports = []  # (read before join: a process exits once its report left the queue)
+    while len(reports) < len(runs):
+        try:
+            reports.append(queue.get(timeout=5))
+        except Empty:  # a process that died sends nothing: stop rather than wait forever
+            if any(run.exitcode not in (None, 0) for run in runs):
+                raise SystemExit("sac_throughput: --processes: a process of the split path failed (its error above)")
     for run in runs:
         run.join()
     # they run at once: a second of theirs is a second of each, so the pooled seconds are their mean
