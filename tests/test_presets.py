@@ -252,7 +252,7 @@ def test_ant_dir15_spreads_its_training_tasks_around_the_circle(tmp_path):
 @pytest.mark.parametrize(
     "last_line, expected",
     [
-        ("pick: cossin (rule: its interval lies wholly above raw's)", "--condition cossin"),
+        ("pick: cossin (rule: its interval lies wholly above raw's)", "--condition cossin --bf16"),  # not cossin-pick's
         ("", "final: {out}/validate/between.md: no pick; run validate or set RECIPE"),
         ("pick: gone (rule: ...)", "final: {out}/validate/between.md picks 'gone', which VARIANTS does not name"),
     ],
