@@ -131,7 +131,7 @@ for stage in $STAGES; do
             --params $(seq 0 0.105 6.2) $EXTRA  # 60 directions over the circle, 6 degrees apart
         once "$OUT/zeroshot_sweep.png" tools/plot_zeroshot.py "$OUT/hyplatent_zeroshot_params.json" \
             "$OUT/hyplatent_zeroshot.json" --out "$OUT/zeroshot_sweep.png"
-        once "$OUT/gait.png" tools/plot_gait.py "$OUT/hyplatent_generated" \
+        once "$OUT/gait.png" tools/plot_gait.py "$OUT/hyplatent_generated" --labels "generated" \
             --experts "$OUT/data/ant-dir" --episodes 2 --out "$OUT/gait.png"
         ;;
     finetune)

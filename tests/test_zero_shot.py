@@ -608,6 +608,8 @@ def test_gait_split_is_the_return_and_runs_the_stored_episodes(chain, tmp_path, 
     png, table = (tmp_path / "gait.png").read_bytes(), (tmp_path / "gait.png.md").read_text()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000 and "experts (best checkpoint): 3 tasks" in proc.stdout
     assert table.count(f"| {tmp_path / 'gen'} | ") == len(os.listdir(tmp / "artifacts" / "hl_generated"))
+    labelled = plot_gait.Args(policies=(str(tmp_path / "gen"),), labels=("generated",), out=str(tmp_path / "labelled.png"))
+    assert list(plot_gait.validate(labelled)[0]) == ["generated"]  # the legend's and the table's name for the curve
     torch.save(fake_policies("ant-dir", 6), tmp_path / "task_06.pt")
     (tmp_path / "empty").mkdir()
     for bad, fragments in [
@@ -615,6 +617,8 @@ def test_gait_split_is_the_return_and_runs_the_stored_episodes(chain, tmp_path, 
         (("--settle", "200"), ("--settle 200", "0..199")),
         (("artifacts/hl_generated", str(tmp_path / "task_06.pt")), ("task_06.pt: a policy of ant-dir", "one suite")),
         (("artifacts/hl_generated", "artifacts/hl_generated/"), ("hl_generated/: given twice",)),
+        (("artifacts/hl_generated", "--labels", "a", "b"), ("--labels", "2 given", "one per policies argument (1)")),
+        ((str(tmp_path / "gen"), "artifacts/hl_generated", "--labels", "a", "a"), ("--labels a a", "distinct")),
         ((str(tmp_path / "empty"),), ("empty", "without policy files")),
         (("artifacts/hl_generated", "--out", "artifacts/hl_generated/task_07.pt"), ("--out", "inputs")),
     ]:

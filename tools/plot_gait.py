@@ -56,6 +56,8 @@ EXPERTS = "experts (best checkpoint)"  # the --experts curve's label
 class Args:
     policies: tyro.conf.Positional[tuple[str, ...]]
     """policy files, or folders of them (every .pt in a folder); each argument is one curve, every policy in it runs"""
+    labels: tuple[str, ...] = ()
+    """one legend (and table) label per policies argument, in their order; none: each argument's path as given"""
     experts: str = ""
     """a collection folder (sac_collect.py): its best checkpoint per task runs, as the expert reference"""
     episodes: int = 1
@@ -100,8 +102,8 @@ def sources(path: str) -> list:
 
 def validate(args: Args) -> tuple[dict, dict, str]:
     """One-line errors for bad flags, unreadable policy files, files of two suites or of one without these terms and
-    an unusable --out; returns {curve label (the path as given): [policy file, ...]}, the expert collection ({}
-    without --experts) and their suite."""
+    an unusable --out; returns {curve label (--labels, or the path as given): [policy file, ...]}, the expert
+    collection ({} without --experts) and their suite."""
     if args.episodes < 1:
         raise SystemExit(f"{WHO}: --episodes {args.episodes}: expected at least 1")
     steps = get_suite("cheetah-vel").max_episode_steps  # Ant-Dir's too
@@ -109,16 +111,22 @@ def validate(args: Args) -> tuple[dict, dict, str]:
         raise SystemExit(f"{WHO}: --settle {args.settle}: expected 0..{steps - 1} (episodes are {steps} steps)")
     if not args.policies and not args.experts:
         raise SystemExit(f"{WHO}: give policy files or folders, or --experts")
+    if args.labels and len(args.labels) != len(args.policies):
+        raise SystemExit(
+            f"{WHO}: --labels: {len(args.labels)} given, expected one per policies argument ({len(args.policies)})"
+        )
+    if len(set(args.labels) | {EXPERTS}) <= len(args.labels):
+        raise SystemExit(f"{WHO}: --labels {' '.join(args.labels)}: expected distinct labels, none '{EXPERTS}'")
     curves, inputs = {}, collection_files(args.experts) if args.experts else []
-    for path in args.policies:
+    for i, (path, label) in enumerate(zip(args.policies, args.labels or map(os.path.normpath, args.policies))):
         if not os.path.exists(path):
             raise SystemExit(f"{WHO}: {path}: no such policy file or folder")
-        if os.path.normpath(path) in curves:
+        if os.path.normpath(path) in [os.path.normpath(p) for p in args.policies[:i]]:
             raise SystemExit(f"{WHO}: {path}: given twice")
         files = {p: load_policies(p, WHO) for p in sources(path)}
         if not files:
             raise SystemExit(f"{WHO}: {path}: a folder without policy files (.pt)")
-        curves[os.path.normpath(path)], inputs = list(files.values()), inputs + list(files)
+        curves[label], inputs = list(files.values()), inputs + list(files)
     experts = load_collection(args.experts, WHO, "--experts") if args.experts else {}
     suite = None
     for path, data in zip(inputs, list(experts.values()) + [f for files in curves.values() for f in files]):
