@@ -144,7 +144,8 @@ for stage in $STAGES; do
                 --out "$OUT/finetune/task${t}_scratch_seed$s.pt" --runs-dir "$OUT/runs" $EXTRA
         done; done
         all_done
-        once "$OUT/finetune.png" tools/plot_finetune.py "$OUT"/finetune/task*.pt --out "$OUT/finetune.png"
+        once "$OUT/finetune.png" tools/plot_finetune.py "$OUT"/finetune/task*.pt --at 20000 50000 100000 200000 \
+            --out "$OUT/finetune.png"  # the table: returns at 100k (fine-tuning's budget) and 200k (scratch's)
         ;;
     *) echo "STAGES: unknown stage '$stage', expected collect, validate, final or finetune" >&2 && exit 2 ;;
     esac

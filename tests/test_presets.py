@@ -247,6 +247,10 @@ def test_ant_dir15_spreads_its_training_tasks_around_the_circle(tmp_path):
         a.policy.startswith(final[0].out[:-3]) for a in generated
     )
     assert all(a.total_timesteps == 200_000 for a in finetunes if a.init == "scratch")
+    curves = [a for m, a in commands if m == "plot_finetune"]  # every run, the returns at both budgets in the table
+    assert len(curves) == 1 and {100_000, 200_000} <= set(curves[0].at)
+    gaits = [a for m, a in commands if m == "plot_gait"]  # the experts' and the generated policies', neither named by path
+    assert [a.labels for a in gaits] == [(), ("generated",)] and gaits[1].policies == (final[0].out[:-3] + "_generated",)
 
 
 @pytest.mark.parametrize(
