@@ -19,7 +19,8 @@
 #             (zeroshot_sweep.png) and the gait, the direction walked against the goal's (gait.png)
 #   finetune  from the generated policy (policy k = seed - 1 of its file) of test tasks 30 and 41, the two farthest from
 #             a training task (8.3 and 6.3 degrees), seeds 1-3, 100k steps, fine-tuning's defaults; scratch SAC on the
-#             same tasks and seeds for 200k steps; the curves (finetune.png)
+#             same tasks and seeds for 200k steps; the curves and their table (finetune.png, .md); a run that diverges
+#             is named in finetune/failed.txt and the others go on
 # The 15 training tasks were fixed before any Ant-Dir number of them was seen: for each of the 15 evenly spaced
 # directions 0, 24, ..., 336 degrees, the training task (not one of Table I's test tasks) whose goal is nearest.
 # Run it again after a stop: sac_collect.py resumes an interrupted run and skips tasks whose files exist. PY picks the
@@ -135,15 +136,21 @@ for stage in $STAGES; do
             --experts "$OUT/data/ant-dir" --episodes 2 --out "$OUT/gait.png"
         ;;
     finetune)
+        rm -f "$OUT/finetune/failed.txt"
+        tune() {  # tune RUN FLAG...: a fine-tuning run; one that stops (diverged: its losses turned NaN or inf, it names
+            # the step) is a result, named in failed.txt and left out of the table, and the other runs go on
+            once "$OUT/finetune/$1.pt" finetune_tdreg.py --suite ant-dir "${@:2}" --out "$OUT/finetune/$1.pt" \
+                --runs-dir "$OUT/runs" $EXTRA || { mkdir -p "$OUT/finetune" && echo "$1" >>"$OUT/finetune/failed.txt"; }
+        }
         for t in 30 41; do for s in 1 2 3; do
-            side_by_side once "$OUT/finetune/task${t}_generated_seed$s.pt" finetune_tdreg.py --suite ant-dir --task-id "$t" \
-                --policy "$OUT/hyplatent_generated/task_$t.pt" --policy-index $((s - 1)) --seed "$s" \
-                --total-timesteps 100000 --out "$OUT/finetune/task${t}_generated_seed$s.pt" --runs-dir "$OUT/runs" $EXTRA
-            side_by_side once "$OUT/finetune/task${t}_scratch_seed$s.pt" finetune_tdreg.py --suite ant-dir --task-id "$t" \
-                --init scratch --lambda-td 0 --lr-ramp-steps 0 --seed "$s" --total-timesteps 200000 \
-                --out "$OUT/finetune/task${t}_scratch_seed$s.pt" --runs-dir "$OUT/runs" $EXTRA
+            side_by_side tune "task${t}_generated_seed$s" --task-id "$t" --policy "$OUT/hyplatent_generated/task_$t.pt" \
+                --policy-index $((s - 1)) --seed "$s" --total-timesteps 100000
+            side_by_side tune "task${t}_scratch_seed$s" --task-id "$t" --init scratch --lambda-td 0 --lr-ramp-steps 0 \
+                --seed "$s" --total-timesteps 200000
         done; done
         all_done
+        [ ! -f "$OUT/finetune/failed.txt" ] || echo "finetune: runs that stopped, left out of the table:" \
+            $(cat "$OUT/finetune/failed.txt") >&2
         once "$OUT/finetune.png" tools/plot_finetune.py "$OUT"/finetune/task*.pt --at 20000 50000 100000 200000 \
             --out "$OUT/finetune.png"  # the table: returns at 100k (fine-tuning's budget) and 200k (scratch's)
         ;;

@@ -277,3 +277,19 @@ def test_ant_dir15_final_trains_the_validate_stages_pick_or_refuses(tmp_path, la
         assert done.returncode == 0 and expected in [line for line in done.stdout.splitlines() if "hyplatent.pt " in line][0]
     else:
         assert done.returncode == 2 and done.stderr.strip() == expected.format(out=out)
+
+
+def test_ant_dir15_finetune_names_a_run_that_stops_and_runs_the_others(tmp_path):
+    """A fine-tuning run that stops (it diverged) is a result: named in finetune/failed.txt and on stderr, while the
+    other eleven runs and the table still run, and the preset succeeds."""
+    py, out = tmp_path / "py", tmp_path / "o"
+    py.write_text('#!/usr/bin/env bash\ncase "$*" in *task41_generated_seed1.pt*) exit 1 ;; esac\necho "$@"\n')
+    py.chmod(0o755)
+    done = subprocess.run(
+        ["bash", os.path.join(ROOT, "presets", "ant_dir15.sh")], env={**os.environ, "PY": str(py), "OUT": str(out),
+        "STAGES": "finetune"}, capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode == 0 and (out / "finetune" / "failed.txt").read_text() == "task41_generated_seed1\n"
+    assert done.stderr.strip() == "finetune: runs that stopped, left out of the table: task41_generated_seed1"
+    ran = [line.split(" --out ")[1].split()[0] for line in done.stdout.splitlines()]
+    assert len(ran) == 12 and ran[-1] == str(out / "finetune.png")  # the eleven others, then the table of them
