@@ -137,8 +137,8 @@ for stage in $STAGES; do
         ;;
     finetune)
         rm -f "$OUT/finetune/failed.txt"
-        tune() {  # tune RUN FLAG...: a fine-tuning run; one that stops (diverged: its losses turned NaN or inf, it names
-            # the step) is a result, named in failed.txt and left out of the table, and the other runs go on
+        tune() {  # tune RUN FLAG...: a fine-tuning run; one that fails (one that diverged stops with a line naming the
+            # step) is a result, named in failed.txt and left out of the table, and the other runs go on
             once "$OUT/finetune/$1.pt" finetune_tdreg.py --suite ant-dir "${@:2}" --out "$OUT/finetune/$1.pt" \
                 --runs-dir "$OUT/runs" $EXTRA || { mkdir -p "$OUT/finetune" && echo "$1" >>"$OUT/finetune/failed.txt"; }
         }
