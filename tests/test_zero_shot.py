@@ -619,6 +619,7 @@ def test_gait_split_is_the_return_and_runs_the_stored_episodes(chain, tmp_path, 
         (("artifacts/hl_generated", "artifacts/hl_generated/"), ("hl_generated/: given twice",)),
         (("artifacts/hl_generated", "--labels", "a", "b"), ("--labels", "2 given", "one per policies argument (1)")),
         ((str(tmp_path / "gen"), "artifacts/hl_generated", "--labels", "a", "a"), ("--labels a a", "distinct")),
+        (("artifacts/hl_generated", "--labels", plot_gait.EXPERTS), ("--labels", "none 'experts (best checkpoint)'")),
         ((str(tmp_path / "empty"),), ("empty", "without policy files")),
         (("artifacts/hl_generated", "--out", "artifacts/hl_generated/task_07.pt"), ("--out", "inputs")),
     ]:

@@ -115,14 +115,15 @@ def validate(args: Args) -> tuple[dict, dict, str]:
         raise SystemExit(
             f"{WHO}: --labels: {len(args.labels)} given, expected one per policies argument ({len(args.policies)})"
         )
-    if len(set(args.labels) | {EXPERTS}) <= len(args.labels):
+    if len(set(args.labels)) < len(args.labels) or EXPERTS in args.labels:
         raise SystemExit(f"{WHO}: --labels {' '.join(args.labels)}: expected distinct labels, none '{EXPERTS}'")
-    curves, inputs = {}, collection_files(args.experts) if args.experts else []
-    for i, (path, label) in enumerate(zip(args.policies, args.labels or map(os.path.normpath, args.policies))):
+    curves, inputs, seen = {}, collection_files(args.experts) if args.experts else [], set()
+    for path, label in zip(args.policies, args.labels or map(os.path.normpath, args.policies)):
         if not os.path.exists(path):
             raise SystemExit(f"{WHO}: {path}: no such policy file or folder")
-        if os.path.normpath(path) in [os.path.normpath(p) for p in args.policies[:i]]:
+        if os.path.normpath(path) in seen:
             raise SystemExit(f"{WHO}: {path}: given twice")
+        seen.add(os.path.normpath(path))
         files = {p: load_policies(p, WHO) for p in sources(path)}
         if not files:
             raise SystemExit(f"{WHO}: {path}: a folder without policy files (.pt)")
